@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+// magent: a drop-in, fixed and faster replacement for the memcached proxy "magent".
+import PackageDescription
+
+let package = Package(
+    name: "magent",
+    products: [
+        .executable(name: "magent", targets: ["magent"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibEvent",
+            pkgConfig: "libevent",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        .target(
+            name: "CEventShim",
+            dependencies: ["CLibEvent"]
+        ),
+        .target(
+            name: "MagentCore",
+            dependencies: ["CLibEvent", "CEventShim"]
+        ),
+        .executableTarget(
+            name: "magent",
+            dependencies: ["MagentCore", "CEventShim"]
+        ),
+        .testTarget(
+            name: "MagentCoreTests",
+            dependencies: ["MagentCore"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "MagentIntegrationTests",
+            dependencies: ["MagentCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,11 @@
+// libevent's public headers, imported into Swift as the CLibEvent module.
+#ifndef MAGENT_CLIBEVENT_SHIM_H
+#define MAGENT_CLIBEVENT_SHIM_H
+// The C library headers libevent includes belong to Swift's Glibc module;
+// importing it first keeps them from being compiled into this module twice.
+#if __has_feature(modules)
+#pragma clang module import SwiftGlibc
+#endif
+#include <event2/event.h>
+#include <event2/util.h>
+#endif

@@ -1,0 +1,389 @@
+// One pipelined connection from a worker to a memcached server: requests are
+// written back to back, replies are matched to them in order (FIFO), and a
+// late, broken or garbled reply fails everything still owed.
+import CLibEvent
+import Glibc
+
+final class BackendConnection {
+    enum State: UInt8 {
+        case disconnected, connecting, connected, closed
+    }
+
+    unowned let worker: Worker
+    let server: BackendServer
+    let slot: Int
+    private(set) var state = State.disconnected
+    private var fd: Int32 = -1
+    private var readEvent: OpaquePointer?
+    private var writeEvent: OpaquePointer?
+    private var timerEvent: OpaquePointer?
+    private var writeEventActive = false
+    private var timerArmed = false
+    private var connectDeadline: UInt64 = 0
+
+    /// Bytes to send.
+    private let output = ByteBuffer()
+    /// Requests submitted while a client streams a value into `output`; they
+    /// follow the value.
+    private let deferred = ByteBuffer()
+    /// An unfinished reply carried over between reads.
+    private let input = ByteBuffer()
+    private var pending = RingBuffer<PendingReply>(initialCapacity: 16)
+    private var parser = BackendReplyParser()
+    /// The client whose data block is being written into `output` right now.
+    private(set) var streamOwner: ClientConnection?
+
+    var isDirty = false
+    private(set) var failureScheduled = false
+    private var scheduledFailure = BackendFailure.unavailable
+    private var countedIdle = false
+
+    init(worker: Worker, server: BackendServer, slot: Int) {
+        self.worker = worker
+        self.server = server
+        self.slot = slot
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Open, or about to open, and not failing.
+    var isUsable: Bool { state != .closed && !failureScheduled }
+
+    private var log: Logger { worker.context.logger }
+
+    // MARK: - Sending
+
+    /// Queues one complete request and the reply it expects.
+    func submit(_ line: UnsafeRawBufferPointer, appendLineEnd: Bool, entry: PendingReply) {
+        if state == .disconnected { connect() }
+        let target = streamOwner == nil ? output : deferred
+        target.append(line)
+        if appendLineEnd { target.append("\r\n") }
+        enqueue(entry)
+    }
+
+    /// Starts a storage request whose data block the client will stream in
+    /// with `appendStream`. Fails (false) while another client is streaming here.
+    func beginStream(_ line: UnsafeRawBufferPointer, entry: PendingReply, owner: ClientConnection) -> Bool {
+        guard streamOwner == nil else { return false }
+        submit(line, appendLineEnd: true, entry: entry)
+        streamOwner = owner
+        return true
+    }
+
+    func appendStream(_ bytes: UnsafeRawBufferPointer) {
+        output.append(bytes)
+        markDirty()
+    }
+
+    /// The data block is complete: its reply is now due, and what queued up
+    /// behind it follows.
+    func endStream() {
+        streamOwner = nil
+        let deadline = MonotonicClock.milliseconds() &+ UInt64(worker.context.configuration.requestTimeoutMilliseconds)
+        var offset = pending.count - 1
+        while offset >= 0 {
+            if pending[offset].deadline == .max {
+                pending[offset].deadline = deadline
+                break
+            }
+            offset -= 1
+        }
+        if !deferred.isEmpty {
+            output.append(deferred.readableBytes)
+            deferred.clear()
+        }
+        markDirty()
+    }
+
+    /// The client left mid-value: fill the value up to its declared length so
+    /// its last two bytes are not \r\n. memcached then refuses it ("bad data
+    /// chunk"), stores nothing, and the connection stays in step.
+    func abandonStream(remaining: Int) {
+        output.appendZeros(remaining)
+        endStream()
+    }
+
+    private func enqueue(_ entry: PendingReply) {
+        pending.append(entry)
+        entry.part.holds += 1
+        if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.context.configuration.requestTimeoutMilliseconds)) }
+        updateIdleCount()
+        markDirty()
+    }
+
+    func markDirty() {
+        guard !isDirty else { return }
+        isDirty = true
+        worker.dirtyBackends.append(self)
+    }
+
+    /// Writes what it can; the rest waits for the socket to become writable.
+    func flush() {
+        guard state == .connected, !failureScheduled else { return }
+        while !output.isEmpty {
+            let bytes = output.readableBytes
+            let written = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+            if written > 0 {
+                output.consume(written)
+                continue
+            }
+            let error = errno
+            if written < 0 && error == EINTR { continue }
+            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                setWriteEvent(true)
+                return
+            }
+            log.info("memcached \(server.address.displayName): write failed: \(errorText(error))")
+            fail(.unavailable)
+            return
+        }
+        setWriteEvent(false)
+        if output.capacity > 256 * 1024 { output.releaseStorage() }
+    }
+
+    // MARK: - Connecting
+
+    private func connect() {
+        switch server.socketAddress.connectNonBlocking() {
+        case .failure(let error):
+            log.info("memcached \(server.address.displayName): connect failed: \(errorText(error.code))")
+            state = .connecting
+            scheduleFailure(.unavailable)
+        case .success(let (socket, connected)):
+            fd = socket
+            let context = Unmanaged.passUnretained(self).toOpaque()
+            readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
+                let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
+                connection.handleReadable()
+                connection.worker.finishCallback()
+            }, context)
+            writeEvent = event_new(worker.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, context in
+                let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
+                connection.handleWritable()
+                connection.worker.finishCallback()
+            }, context)
+            timerEvent = event_new(worker.base, -1, 0, { _, _, context in
+                let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
+                connection.handleTimer()
+                connection.worker.finishCallback()
+            }, context)
+            event_add(readEvent, nil)
+            if connected {
+                state = .connected
+                log.debug("memcached \(server.address.displayName): connected")
+            } else {
+                state = .connecting
+                setWriteEvent(true)
+                connectDeadline = MonotonicClock.milliseconds() &+ UInt64(worker.context.configuration.connectTimeoutMilliseconds)
+                armTimer(milliseconds: UInt64(worker.context.configuration.connectTimeoutMilliseconds))
+            }
+        }
+    }
+
+    private func handleWritable() {
+        if state == .connecting {
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 {
+                log.info("memcached \(server.address.displayName): connect failed: \(errorText(error))")
+                fail(.unavailable)
+                return
+            }
+            state = .connected
+            log.debug("memcached \(server.address.displayName): connected")
+            updateIdleCount()
+        }
+        flush()
+    }
+
+    // MARK: - Deadlines
+
+    private func armTimer(milliseconds: UInt64) {
+        var interval = MonotonicClock.timeval(milliseconds: milliseconds)
+        event_add(timerEvent, &interval)
+        timerArmed = true
+    }
+
+    private func handleTimer() {
+        timerArmed = false
+        let now = MonotonicClock.milliseconds()
+        if state == .connecting {
+            if now >= connectDeadline {
+                log.info("memcached \(server.address.displayName): connect timed out")
+                fail(.timeout)
+            } else {
+                armTimer(milliseconds: connectDeadline - now)
+            }
+            return
+        }
+        guard state == .connected, let head = pending.first else { return }
+        if head.deadline <= now {
+            log.info("memcached \(server.address.displayName): no reply within \(worker.context.configuration.requestTimeoutMilliseconds) ms")
+            fail(.timeout)
+            return
+        }
+        let timeout = UInt64(worker.context.configuration.requestTimeoutMilliseconds)
+        armTimer(milliseconds: head.deadline == .max ? timeout : Swift.min(head.deadline - now, timeout))
+    }
+
+    // MARK: - Replies
+
+    private func handleReadable() {
+        let scratch = worker.readScratch
+        for _ in 0..<16 {
+            guard state == .connected || state == .connecting, !failureScheduled else { return }
+            let received: Int
+            if input.isEmpty {
+                received = recv(fd, scratch.baseAddress, scratch.count, 0)
+                if received > 0 {
+                    let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<received])
+                    let consumed = process(bytes)
+                    if consumed < received && state != .closed {
+                        input.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+                    }
+                }
+            } else {
+                input.reserveWritable(16 * 1024)
+                let tail = input.writableTail
+                received = recv(fd, tail.baseAddress, tail.count, 0)
+                if received > 0 {
+                    input.commitWritten(received)
+                    let consumed = process(input.readableBytes)
+                    if state != .closed { input.consume(consumed) }
+                }
+            }
+            if received == 0 {
+                if pending.isEmpty && streamOwner == nil {
+                    log.debug("memcached \(server.address.displayName): closed an idle connection")
+                    closeSocket()
+                } else {
+                    log.info("memcached \(server.address.displayName): connection closed with \(pending.count) replies owed")
+                    fail(.unavailable)
+                }
+                return
+            }
+            if received < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { break }
+                log.info("memcached \(server.address.displayName): read failed: \(errorText(error))")
+                fail(.unavailable)
+                return
+            }
+            if received < scratch.count { break }
+        }
+        if input.isEmpty && input.capacity > 64 * 1024 { input.releaseStorage() }
+    }
+
+    /// Hands complete reply pieces to their parts; returns the bytes consumed.
+    private func process(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        var completed = false
+        while let head = pending.first, state != .closed {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            switch parser.next(rest, shape: head.shape) {
+            case .needMoreData:
+                if completed { server.health.recordSuccess() }
+                return offset
+            case .itemHeader(let length):
+                head.part.receiveItemBytes(UnsafeRawBufferPointer(rebasing: rest[0..<length]), startsItem: true, endsItem: false)
+                offset += length
+            case .itemData(let count, let isLast):
+                head.part.receiveItemBytes(UnsafeRawBufferPointer(rebasing: rest[0..<count]), startsItem: false, endsItem: isLast)
+                offset += count
+            case .statLine(let length):
+                offset += length
+            case .end(let length):
+                pending.popFirst()
+                offset += length
+                completed = true
+                head.part.receiveEnd(from: head.role)
+                worker.partPool.release(head.part)
+            case .line(let length, let isError):
+                pending.popFirst()
+                offset += length
+                completed = true
+                head.part.receiveLine(UnsafeRawBufferPointer(rebasing: rest[0..<length]), from: head.role, isError: isError)
+                worker.partPool.release(head.part)
+            case .protocolError:
+                log.info("memcached \(server.address.displayName): reply out of step with requests")
+                fail(.protocolError)
+                return bytes.count
+            }
+        }
+        if completed { server.health.recordSuccess() }
+        updateIdleCount()
+        if offset < bytes.count && state != .closed {
+            log.info("memcached \(server.address.displayName): sent \(bytes.count - offset) bytes nobody asked for")
+            fail(.protocolError)
+            return bytes.count
+        }
+        return offset
+    }
+
+    // MARK: - Failing and closing
+
+    /// Fails the connection at the end of the current callback (never in the
+    /// middle of the caller's work).
+    private func scheduleFailure(_ reason: BackendFailure) {
+        guard !failureScheduled else { return }
+        failureScheduled = true
+        scheduledFailure = reason
+        worker.failingBackends.append(self)
+    }
+
+    func runScheduledFailure() { fail(scheduledFailure) }
+
+    /// Closes the connection and fails every reply still owed, so each part
+    /// can fall back to the backup or answer an error.
+    func fail(_ reason: BackendFailure) {
+        guard state != .closed else { return }
+        closeSocket()
+        if server.health.recordFailure() {
+            log.error("memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1)) is down")
+        }
+        if let owner = streamOwner {
+            streamOwner = nil
+            owner.streamTargetLost(self)
+        }
+        while let entry = pending.popFirst() {
+            entry.part.sourceFailed(role: entry.role, reason: reason)
+            worker.partPool.release(entry.part)
+        }
+    }
+
+    private func closeSocket() {
+        if state == .closed { return }
+        state = .closed
+        for event in [readEvent, writeEvent, timerEvent] where event != nil { event_free(event) }
+        readEvent = nil
+        writeEvent = nil
+        timerEvent = nil
+        if fd >= 0 { close(fd) }
+        fd = -1
+        output.releaseStorage()
+        deferred.releaseStorage()
+        input.releaseStorage()
+        parser.reset()
+        updateIdleCount()
+        worker.pools[server.id].remove(self)
+    }
+
+    private func setWriteEvent(_ active: Bool) {
+        guard active != writeEventActive, let writeEvent else { return }
+        if active { event_add(writeEvent, nil) } else { event_del(writeEvent) }
+        writeEventActive = active
+    }
+
+    /// Keeps the `pool size` count of `stats` true: open and owing nothing.
+    private func updateIdleCount() {
+        let idle = state == .connected && pending.isEmpty
+        guard idle != countedIdle else { return }
+        countedIdle = idle
+        worker.idleCounters[server.id].add(idle ? 1 : -1)
+    }
+}

@@ -1,0 +1,30 @@
+// One worker's connections to one server: at most -i of them, each carrying
+// many requests at once.
+
+final class BackendPool {
+    unowned let worker: Worker
+    let server: BackendServer
+    private var slots: [BackendConnection?]
+
+    init(worker: Worker, server: BackendServer, size: Int) {
+        self.worker = worker
+        self.server = server
+        slots = Array(repeating: nil, count: size)
+    }
+
+    /// The connection a client's requests to this server use. A client always
+    /// gets the same slot, so its requests reach the server in the order it
+    /// sent them, as on a direct connection.
+    func connection(forClient clientID: Int) -> BackendConnection {
+        let slot = clientID % slots.count
+        if let connection = slots[slot], connection.isUsable { return connection }
+        let connection = BackendConnection(worker: worker, server: server, slot: slot)
+        slots[slot] = connection
+        return connection
+    }
+
+    /// A closed connection leaves its slot.
+    func remove(_ connection: BackendConnection) {
+        if slots[connection.slot] === connection { slots[connection.slot] = nil }
+    }
+}

@@ -1,0 +1,12 @@
+// What a backend connection still owes: one entry per request sent, in order.
+
+struct PendingReply {
+    /// Who gets the reply.
+    var part: ReplyPart
+    /// Whether this server is the part's primary or its backup.
+    var role: ServerRole
+    var shape: ReplyShape
+    /// Monotonic milliseconds after which the reply is late; `.max` while the
+    /// request's data block is still arriving from the client.
+    var deadline: UInt64
+}

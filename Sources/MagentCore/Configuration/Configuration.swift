@@ -1,0 +1,45 @@
+// Everything the proxy is told at start-up: magent's original options, with
+// their defaults, plus ours (threads, timeouts, legacy ketama).
+import Glibc
+
+public struct Configuration: Sendable, Equatable {
+    /// -p: TCP port; 0 disables TCP.
+    public var port = 11211
+    /// -s, in order: the primaries.
+    public var primaries: [ServerAddress] = []
+    /// -b, in order: the backups.
+    public var backups: [ServerAddress] = []
+    /// -l: bind address.
+    public var bindAddress = "0.0.0.0"
+    /// -n: simultaneous client connections, TCP and unix together.
+    public var maxConnections = 4096
+    /// -D (or -v): stay in the foreground.
+    public var foreground = false
+    /// -k / --legacy-ketama.
+    public var placement: PlacementMode = .modulo
+    /// -f: unix socket path.
+    public var unixSocketPath: String? = nil
+    /// -i: connections kept per backend server by each worker.
+    public var connectionsPerServer = 20
+    /// -v, repeatable.
+    public var verbosity = 0
+    /// -u / -g: names or numbers.
+    public var user: String? = nil
+    public var group: String? = nil
+    /// -t: worker threads.
+    public var threads = Configuration.defaultThreads
+    /// --connect-timeout, milliseconds.
+    public var connectTimeoutMilliseconds = 1000
+    /// --request-timeout, milliseconds.
+    public var requestTimeoutMilliseconds = 1000
+    /// --failure-limit: consecutive failures before a server is marked down.
+    public var failureLimit = 2
+
+    public init() {}
+
+    /// Online CPUs, at most 4.
+    public static var defaultThreads: Int {
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return Swift.max(1, Swift.min(online, 4))
+    }
+}

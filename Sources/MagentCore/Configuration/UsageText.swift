@@ -1,0 +1,29 @@
+// The text of `magent -h`: the original's lines, in its style, then ours.
+
+public enum UsageText {
+    public static func render(buildDate: String) -> String {
+        """
+        \(MagentVersion.banner) Build-Date: \(buildDate)
+        Usage:
+          -h this message
+          -u uid
+          -g gid
+          -p port, default is 11211. (0 to disable tcp support)
+          -s ip:port, set memcached server ip and port
+          -b ip:port, set backup memcached server ip and port
+          -l ip, local bind ip address, default is 0.0.0.0
+          -n number, set max connections, default is 4096
+          -D don't go to background
+          -k use ketama key allocation algorithm
+          -f file, unix socket path to listen on. default is off
+          -i number, set max keep alive connections for one memcached server, default is 20
+          -v verbose
+          -t number, set worker threads, default is the number of cpus, at most 4
+          --legacy-ketama use magent 0.6's own -k key allocation, to migrate without moving keys
+          --connect-timeout ms, set memcached connect timeout, default is 1000
+          --request-timeout ms, set memcached reply timeout, default is 1000
+          --failure-limit number, set failures in a row before a server is marked down, default is 2
+
+        """
+    }
+}

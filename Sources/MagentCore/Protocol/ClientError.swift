@@ -1,0 +1,23 @@
+// Why a client's request was refused without reaching a backend, and the exact
+// reply memcached itself gives for the same mistake.
+
+public enum ClientError: Sendable, Equatable {
+    /// Unknown verb, wrong number of tokens, empty line: memcached says ERROR.
+    case unknownCommand
+    case badCommandLine
+    case badDeleteUsage
+    case invalidExptime
+    case invalidDelta
+    case lineTooLong
+
+    public var replyText: StaticString {
+        switch self {
+        case .unknownCommand: return "ERROR\r\n"
+        case .badCommandLine: return "CLIENT_ERROR bad command line format\r\n"
+        case .badDeleteUsage: return "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+        case .invalidExptime: return "CLIENT_ERROR invalid exptime argument\r\n"
+        case .invalidDelta: return "CLIENT_ERROR invalid numeric delta argument\r\n"
+        case .lineTooLong: return "CLIENT_ERROR line too long\r\n"
+        }
+    }
+}

@@ -1,0 +1,300 @@
+// The client-side parser: finds command lines, validates them the way memcached
+// does, and frames the data blocks that follow storage commands.
+import Glibc
+
+/// What the parser found at the front of the input.
+public enum ParseStep: Sendable, Equatable {
+    /// Nothing can be consumed until more bytes arrive.
+    case needMoreData
+    /// A complete, valid command line of `request.lineLength` bytes.
+    case request(ParsedRequest)
+    /// `count` bytes of the current data block, to be forwarded; `isLast` when
+    /// they end the block (its closing \r\n included).
+    case data(count: Int, isLast: Bool)
+    /// `count` bytes of the data block of a refused storage command, dropped.
+    case discarded(count: Int)
+    /// A bad command line of `consumed` bytes: reply with the error and go on.
+    case invalid(ClientError, consumed: Int)
+    /// The stream cannot be re-synchronised: reply with the error and close.
+    case fatal(ClientError)
+}
+
+/// Resumable: the scan position of an unfinished line and the bytes left of a
+/// data block live here, so input split anywhere parses the same as whole.
+/// The caller passes the unconsumed input each time and drops what a step says
+/// was consumed (`lineLength`, `count`, `consumed`).
+public struct RequestParser: Sendable {
+    enum State: Sendable, Equatable {
+        case line(scanned: Int)
+        case data(remaining: Int, discard: Bool)
+    }
+
+    private(set) var state: State = .line(scanned: 0)
+
+    public init() {}
+
+    /// True while a data block is being passed through.
+    public var isInDataBlock: Bool {
+        if case .data = state { return true }
+        return false
+    }
+
+    /// Bytes of the current data block not yet seen (0 outside a block).
+    public var dataRemaining: Int {
+        if case .data(let remaining, _) = state { return remaining }
+        return 0
+    }
+
+    public mutating func next(_ input: UnsafeRawBufferPointer) -> ParseStep {
+        switch state {
+        case .data(let remaining, let discard):
+            if input.isEmpty { return .needMoreData }
+            let count = Swift.min(remaining, input.count)
+            let left = remaining - count
+            state = left == 0 ? .line(scanned: 0) : .data(remaining: left, discard: discard)
+            return discard ? .discarded(count: count) : .data(count: count, isLast: left == 0)
+        case .line(let scanned):
+            guard let newline = Self.findNewline(input, from: scanned) else {
+                if input.count > ProtocolLimits.maxCommandLine {
+                    let limit = Self.startsWithRetrievalVerb(input) ? ProtocolLimits.maxRetrievalLine : ProtocolLimits.maxCommandLine
+                    if input.count > limit { return .fatal(.lineTooLong) }
+                }
+                state = .line(scanned: input.count)
+                return .needMoreData
+            }
+            state = .line(scanned: 0)
+            let contentEnd = newline > 0 && input[newline - 1] == 13 ? newline - 1 : newline
+            if contentEnd > ProtocolLimits.maxCommandLine && !Self.startsWithRetrievalVerb(input) {
+                return .fatal(.lineTooLong)
+            }
+            return parseLine(input, contentEnd: contentEnd, lineLength: newline + 1)
+        }
+    }
+
+    private static func findNewline(_ input: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < input.count, let base = input.baseAddress else { return nil }
+        guard let found = memchr(base + start, 10, input.count - start) else { return nil }
+        return base.distance(to: UnsafeRawPointer(found))
+    }
+
+    private static func startsWithRetrievalVerb(_ input: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        while index < input.count && input[index] == 32 { index += 1 }
+        var end = index
+        while end < input.count && end - index < 5 && input[end] != 32 { end += 1 }
+        guard end < input.count, input[end] == 32 else { return false }
+        return Command.match(UnsafeRawBufferPointer(rebasing: input[index..<end]))?.isRetrieval ?? false
+    }
+
+    // MARK: - Command lines
+
+    /// Up to this many tokens are kept for non-retrieval commands (cas has 7).
+    private static let maxTokens = 8
+
+    private mutating func parseLine(_ input: UnsafeRawBufferPointer, contentEnd: Int, lineLength: Int) -> ParseStep {
+        withUnsafeTemporaryAllocation(of: ByteRange.self, capacity: Self.maxTokens) { tokens in
+            var count = 0
+            var overflow = false
+            var index = 0
+            while index < contentEnd {
+                if input[index] == 32 { index += 1; continue }
+                let start = index
+                while index < contentEnd && input[index] != 32 { index += 1 }
+                if count < Self.maxTokens {
+                    tokens[count] = ByteRange(start: start, count: index - start)
+                    count += 1
+                } else {
+                    overflow = true
+                    break
+                }
+            }
+            guard count > 0,
+                  let command = Command.match(UnsafeRawBufferPointer(rebasing: input[tokens[0].start..<tokens[0].end]))
+            else { return .invalid(.unknownCommand, consumed: lineLength) }
+
+            var request = ParsedRequest(command: command, lineLength: lineLength)
+            let text = LineText(input: input)
+
+            if command.isRetrieval {
+                return parseRetrieval(&request, tokens: tokens, count: count, text: text, contentEnd: contentEnd)
+            }
+            if overflow { return .invalid(.unknownCommand, consumed: lineLength) }
+            let last = tokens[count - 1]
+            let endsWithNoreply = count > 1 && text.equals(last, "noreply")
+
+            switch command {
+            case .set, .add, .replace, .append, .prepend, .cas:
+                let required = command == .cas ? 6 : 5
+                guard count == required || count == required + 1 else {
+                    return .invalid(.unknownCommand, consumed: lineLength)
+                }
+                guard let length = text.int64(tokens[4]), length >= 0, length <= Int64(Int32.max) - 2 else {
+                    return .fatal(.badCommandLine)
+                }
+                request.dataLength = Int(length)
+                let valid = text.isValidKey(tokens[1])
+                    && text.uint64(tokens[2]).map { $0 <= UInt64(UInt32.max) } == true
+                    && text.int64(tokens[3]).map { $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) } == true
+                    && (command != .cas || text.uint64(tokens[5]) != nil)
+                guard valid else {
+                    state = .data(remaining: request.dataLength + 2, discard: true)
+                    return .invalid(.badCommandLine, consumed: lineLength)
+                }
+                request.key = tokens[1]
+                request.noreply = count == required + 1 && endsWithNoreply
+                request.forward = ByteRange(start: tokens[0].start, count: tokens[required - 1].end - tokens[0].start)
+                state = .data(remaining: request.dataLength + 2, discard: false)
+                return .request(request)
+
+            case .incr, .decr, .touch:
+                guard count == 3 || count == 4 else { return .invalid(.unknownCommand, consumed: lineLength) }
+                guard text.isValidKey(tokens[1]) else { return .invalid(.badCommandLine, consumed: lineLength) }
+                if command == .touch {
+                    guard text.int64(tokens[2]).map({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) == true else {
+                        return .invalid(.invalidExptime, consumed: lineLength)
+                    }
+                } else if text.uint64(tokens[2]) == nil {
+                    return .invalid(.invalidDelta, consumed: lineLength)
+                }
+                request.key = tokens[1]
+                request.noreply = count == 4 && endsWithNoreply
+                request.forward = ByteRange(start: tokens[0].start, count: tokens[2].end - tokens[0].start)
+                return .request(request)
+
+            case .delete:
+                guard count >= 2 && count <= 4 else { return .invalid(.unknownCommand, consumed: lineLength) }
+                guard text.isValidKey(tokens[1]) else { return .invalid(.badCommandLine, consumed: lineLength) }
+                if count > 2 {
+                    let holdIsZero = text.equals(tokens[2], "0")
+                    let valid = (count == 3 && (holdIsZero || endsWithNoreply)) || (count == 4 && holdIsZero && endsWithNoreply)
+                    guard valid else { return .invalid(.badDeleteUsage, consumed: lineLength) }
+                }
+                request.key = tokens[1]
+                request.noreply = endsWithNoreply
+                request.forward = ByteRange(start: tokens[0].start, count: tokens[1].end - tokens[0].start)
+                return .request(request)
+
+            case .flushAll:
+                guard count <= 3 else { return .invalid(.unknownCommand, consumed: lineLength) }
+                request.noreply = endsWithNoreply
+                let arguments = count - 1 - (endsWithNoreply ? 1 : 0)
+                if arguments > 0 {
+                    guard text.int64(tokens[1]).map({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) == true else {
+                        return .invalid(.invalidExptime, consumed: lineLength)
+                    }
+                    request.argument = tokens[1]
+                } else if count == 3 {
+                    return .invalid(.unknownCommand, consumed: lineLength)
+                }
+                return .request(request)
+
+            case .verbosity:
+                guard count == 2 || count == 3 else { return .invalid(.unknownCommand, consumed: lineLength) }
+                guard text.uint64(tokens[1]).map({ $0 <= UInt64(UInt32.max) }) == true else {
+                    return .invalid(.badCommandLine, consumed: lineLength)
+                }
+                request.argument = tokens[1]
+                request.noreply = count == 3 && endsWithNoreply
+                return .request(request)
+
+            case .stats:
+                request.hasArguments = count > 1
+                if count > 1 { request.argument = ByteRange(start: tokens[1].start, count: contentEnd - tokens[1].start) }
+                return .request(request)
+
+            case .version, .quit:
+                return .request(request)
+
+            case .get, .gets, .gat, .gats:
+                preconditionFailure("retrieval handled above")
+            }
+        }
+    }
+
+    private func parseRetrieval(_ request: inout ParsedRequest, tokens: UnsafeMutableBufferPointer<ByteRange>,
+                                count: Int, text: LineText, contentEnd: Int) -> ParseStep {
+        let firstKeyToken: Int
+        if request.command == .gat || request.command == .gats {
+            guard count >= 3 else { return .invalid(.unknownCommand, consumed: request.lineLength) }
+            guard text.int64(tokens[1]).map({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) == true else {
+                return .invalid(.invalidExptime, consumed: request.lineLength)
+            }
+            request.argument = tokens[1]
+            firstKeyToken = 2
+        } else {
+            guard count >= 2 else { return .invalid(.unknownCommand, consumed: request.lineLength) }
+            firstKeyToken = 1
+        }
+        let keysStart = tokens[firstKeyToken].start
+        request.key = tokens[firstKeyToken]
+        request.keys = ByteRange(start: keysStart, count: contentEnd - keysStart)
+        var iterator = KeyIterator(keys: request.keys)
+        while let key = iterator.next(in: text.input) {
+            guard text.isValidKey(key) else { return .invalid(.badCommandLine, consumed: request.lineLength) }
+        }
+        return .request(request)
+    }
+}
+
+/// Walks the space-separated keys of a retrieval line.
+public struct KeyIterator {
+    private var position: Int
+    private let end: Int
+
+    public init(keys: ByteRange) {
+        position = keys.start
+        end = keys.end
+    }
+
+    public mutating func next(in input: UnsafeRawBufferPointer) -> ByteRange? {
+        while position < end && input[position] == 32 { position += 1 }
+        guard position < end else { return nil }
+        let start = position
+        while position < end && input[position] != 32 { position += 1 }
+        return ByteRange(start: start, count: position - start)
+    }
+}
+
+/// Reads tokens of one line: comparisons and strict decimal numbers.
+struct LineText {
+    let input: UnsafeRawBufferPointer
+
+    func equals(_ token: ByteRange, _ text: StaticString) -> Bool {
+        token.count == text.utf8CodeUnitCount && memcmp(input.baseAddress! + token.start, text.utf8Start, token.count) == 0
+    }
+
+    /// memcached's rule: 1...250 bytes, and (our addition) no control characters.
+    func isValidKey(_ token: ByteRange) -> Bool {
+        guard token.count > 0 && token.count <= ProtocolLimits.maxKeyLength else { return false }
+        for index in token.start..<token.end {
+            let byte = input[index]
+            if byte < 32 || byte == 127 { return false }
+        }
+        return true
+    }
+
+    func uint64(_ token: ByteRange) -> UInt64? {
+        guard token.count > 0 && token.count <= 20 else { return nil }
+        var value: UInt64 = 0
+        for index in token.start..<token.end {
+            let digit = input[index] &- 48
+            guard digit < 10 else { return nil }
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = shifted.addingReportingOverflow(UInt64(digit))
+            if overflow1 || overflow2 { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    func int64(_ token: ByteRange) -> Int64? {
+        guard token.count > 0 else { return nil }
+        if input[token.start] == 45 {
+            guard let magnitude = uint64(ByteRange(start: token.start + 1, count: token.count - 1)),
+                  magnitude <= UInt64(Int64.max) else { return nil }
+            return -Int64(magnitude)
+        }
+        guard let magnitude = uint64(token), magnitude <= UInt64(Int64.max) else { return nil }
+        return Int64(magnitude)
+    }
+}

@@ -1,0 +1,329 @@
+// One client of the proxy: reads its requests, hands each to the forwarder,
+// streams data blocks on to the backends, and writes the replies back in the
+// order the requests came, whatever order the backends answer in.
+import CLibEvent
+import Glibc
+
+final class ClientConnection {
+    /// Where the data block of the current storage command goes.
+    private struct StreamTarget {
+        var connection: BackendConnection
+        var entry: PendingReply
+        /// The connection was busy with another client's value: this one is
+        /// collected here and submitted whole once complete.
+        var staging: ByteBuffer?
+    }
+
+    unowned let worker: Worker
+    let id: Int
+    private let fd: Int32
+    private var readEvent: OpaquePointer?
+    private var writeEvent: OpaquePointer?
+    private var writeEventActive = false
+
+    /// An unfinished request carried over between reads.
+    private let input = ByteBuffer()
+    /// Reply bytes ready to be written.
+    let output = ByteBuffer()
+    private var parser = RequestParser()
+    /// Replies still owed, oldest first.
+    private var replies = RingBuffer<ReplyPart>(initialCapacity: 8)
+    private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
+
+    var isDirty = false
+    private(set) var isClosed = false
+    /// Set by abort(): torn down at the end of the current callback.
+    private(set) var isClosing = false
+    /// quit, a fatal error or end of input: close once every reply is written.
+    private var closeWhenFlushed = false
+    private var inputEnded = false
+
+    init(worker: Worker, id: Int, fd: Int32) {
+        self.worker = worker
+        self.id = id
+        self.fd = fd
+    }
+
+    /// Registers with the event loop; the connection keeps itself alive until close().
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
+            let client = Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue()
+            client.handleReadable()
+            client.worker.finishCallback()
+        }, context)
+        writeEvent = event_new(worker.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, context in
+            let client = Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue()
+            client.flush()
+            client.worker.finishCallback()
+        }, context)
+        event_add(readEvent, nil)
+    }
+
+    private var log: Logger { worker.context.logger }
+
+    // MARK: - Reading requests
+
+    private func handleReadable() {
+        let scratch = worker.readScratch
+        for _ in 0..<16 {
+            guard !isClosed && !isClosing && !inputEnded else { return }
+            let received: Int
+            if input.isEmpty {
+                received = recv(fd, scratch.baseAddress, scratch.count, 0)
+                if received > 0 {
+                    let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<received])
+                    let consumed = process(bytes)
+                    if consumed < received { input.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...])) }
+                }
+            } else {
+                input.reserveWritable(16 * 1024)
+                let tail = input.writableTail
+                received = recv(fd, tail.baseAddress, tail.count, 0)
+                if received > 0 {
+                    input.commitWritten(received)
+                    input.consume(process(input.readableBytes))
+                }
+            }
+            if received == 0 {
+                endOfInput()
+                return
+            }
+            if received < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { break }
+                abort()
+                return
+            }
+            if received < scratch.count { break }
+        }
+        if input.isEmpty && input.capacity > 0 { input.releaseStorage() }
+    }
+
+    /// Parses and dispatches every complete request; returns the bytes used.
+    private func process(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while !isClosing && !inputEnded {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            switch parser.next(rest) {
+            case .needMoreData:
+                return offset
+            case .request(let request):
+                worker.forwarder.forward(request, line: rest, client: self)
+                offset += request.lineLength
+            case .data(let count, let isLast):
+                streamData(UnsafeRawBufferPointer(rebasing: rest[0..<count]), isLast: isLast)
+                offset += count
+            case .discarded(let count):
+                offset += count
+            case .invalid(let error, let consumed):
+                reply(error.replyText)
+                offset += consumed
+            case .fatal(let error):
+                reply(error.replyText)
+                closeAfterReplies()
+            }
+        }
+        return bytes.count
+    }
+
+    /// The client closed its side: answer what it asked, then close.
+    private func endOfInput() {
+        stopReading()
+        if parser.isInDataBlock {
+            // A value cut short is never stored.
+            abort()
+            return
+        }
+        closeAfterReplies()
+    }
+
+    private func stopReading() {
+        guard !inputEnded else { return }
+        inputEnded = true
+        if let readEvent { event_del(readEvent) }
+    }
+
+    // MARK: - Data blocks
+
+    /// Called by the forwarder for each backend a storage command goes to.
+    func addStreamTarget(_ connection: BackendConnection, entry: PendingReply, line: UnsafeRawBufferPointer) {
+        var target = StreamTarget(connection: connection, entry: entry, staging: nil)
+        if !connection.beginStream(line, entry: entry, owner: self) {
+            let staging = ByteBuffer()
+            staging.append(line)
+            staging.append("\r\n")
+            target.staging = staging
+            entry.part.holds += 1  // held by the staging until submitted
+        }
+        if streamTargets.0 == nil { streamTargets.0 = target } else { streamTargets.1 = target }
+    }
+
+    private func streamData(_ bytes: UnsafeRawBufferPointer, isLast: Bool) {
+        for index in 0..<2 {
+            guard let target = index == 0 ? streamTargets.0 : streamTargets.1 else { continue }
+            if let staging = target.staging {
+                staging.append(bytes)
+                if isLast {
+                    // The connection may have failed meanwhile; the pool then gives a fresh one.
+                    let connection = worker.pools[target.connection.server.id].connection(forClient: id)
+                    connection.submit(staging.readableBytes, appendLineEnd: false, entry: target.entry)
+                    worker.partPool.release(target.entry.part)
+                }
+            } else {
+                target.connection.appendStream(bytes)
+                if isLast { target.connection.endStream() }
+            }
+        }
+        if isLast { streamTargets = (nil, nil) }
+    }
+
+    /// A backend connection died while this client was streaming a value to it.
+    func streamTargetLost(_ connection: BackendConnection) {
+        if streamTargets.0?.connection === connection && streamTargets.0?.staging == nil { streamTargets.0 = nil }
+        if streamTargets.1?.connection === connection && streamTargets.1?.staging == nil { streamTargets.1 = nil }
+    }
+
+    // MARK: - Replies in order
+
+    /// Adds a reply slot; at the head of the order it streams straight out.
+    func enqueue(_ part: ReplyPart) {
+        part.client = self
+        part.holds += 1
+        replies.append(part)
+        if replies.count == 1 { advance() }
+    }
+
+    /// A reply made by the proxy itself.
+    func reply(_ text: StaticString) {
+        reply(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    func reply(_ bytes: UnsafeRawBufferPointer) {
+        if replies.isEmpty {
+            output.append(bytes)
+            markOutputPending()
+            return
+        }
+        let part = worker.partPool.acquire(worker: worker, kind: .local)
+        part.buffer.append(bytes)
+        part.isComplete = true
+        enqueue(part)
+    }
+
+    /// quit, or a request after which the stream cannot be trusted: no more
+    /// input is read.
+    func closeAfterReplies() {
+        stopReading()
+        if replies.isEmpty {
+            closeWhenFlushed = true
+            markOutputPending()
+            return
+        }
+        let part = worker.partPool.acquire(worker: worker, kind: .close)
+        part.isComplete = true
+        enqueue(part)
+    }
+
+    func partCompleted(_ part: ReplyPart) {
+        if replies.first === part { advance() }
+    }
+
+    /// Sends every finished reply at the head of the order and lets the next
+    /// unfinished one stream.
+    private func advance() {
+        while let head = replies.first {
+            if !head.isStreaming {
+                if !head.buffer.isEmpty {
+                    output.append(head.buffer.readableBytes)
+                    head.buffer.clear()
+                    head.emittedToClient = true
+                }
+                head.isStreaming = true
+            }
+            guard head.isComplete else { break }
+            replies.popFirst()
+            if head.kind == .close { closeWhenFlushed = true }
+            head.client = nil
+            worker.partPool.release(head)
+        }
+        markOutputPending()
+    }
+
+    func markOutputPending() {
+        guard !isDirty else { return }
+        isDirty = true
+        worker.dirtyClients.append(self)
+    }
+
+    /// Writes what the socket takes; closes when told to and all is written.
+    func flush() {
+        guard !isClosed else { return }
+        while !output.isEmpty {
+            let bytes = output.readableBytes
+            let written = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+            if written > 0 {
+                output.consume(written)
+                continue
+            }
+            let error = errno
+            if written < 0 && error == EINTR { continue }
+            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                setWriteEvent(true)
+                return
+            }
+            abort()
+            return
+        }
+        setWriteEvent(false)
+        if output.capacity > 0 { output.releaseStorage() }
+        if closeWhenFlushed && replies.isEmpty { abort() }
+    }
+
+    private func setWriteEvent(_ active: Bool) {
+        guard active != writeEventActive, let writeEvent else { return }
+        if active { event_add(writeEvent, nil) } else { event_del(writeEvent) }
+        writeEventActive = active
+    }
+
+    // MARK: - Closing
+
+    /// Closes at the end of the current callback, whatever is unsent.
+    func abort() {
+        guard !isClosing && !isClosed else { return }
+        isClosing = true
+        worker.closingClients.append(self)
+    }
+
+    /// Frees everything; only the worker calls this, between callbacks.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        event_free(readEvent)
+        event_free(writeEvent)
+        readEvent = nil
+        writeEvent = nil
+        Glibc.close(fd)
+        // A value cut short: pad it so the backend refuses it.
+        let remaining = parser.dataRemaining
+        for index in 0..<2 {
+            guard let target = index == 0 ? streamTargets.0 : streamTargets.1 else { continue }
+            if target.staging != nil {
+                worker.partPool.release(target.entry.part)
+            } else if target.connection.streamOwner === self {
+                target.connection.abandonStream(remaining: remaining)
+            }
+        }
+        streamTargets = (nil, nil)
+        while let part = replies.popFirst() {
+            part.client = nil
+            worker.partPool.release(part)
+        }
+        input.releaseStorage()
+        output.releaseStorage()
+        worker.context.stats.clientConnections.add(-1)
+        log.debug("client \(id) closed")
+        Unmanaged.passUnretained(self).release()
+    }
+}

@@ -1,0 +1,231 @@
+// One slot in a client's reply order: a local reply, one server's share of a
+// multi-get, a replicated write or a broadcast. It collects what its backends
+// answer and decides what the client hears: the primary's reply, else the
+// backup's, else an error.
+
+/// Why a backend request produced no reply.
+public enum BackendFailure: UInt8, Sendable {
+    case unavailable
+    case timeout
+    case protocolError
+
+    var replyText: StaticString {
+        switch self {
+        case .timeout: return "SERVER_ERROR backend timeout\r\n"
+        case .unavailable, .protocolError: return "SERVER_ERROR backend unavailable\r\n"
+        }
+    }
+}
+
+final class ReplyPart {
+    enum Kind: UInt8 {
+        /// Bytes made by the proxy (errors, version, stats, the END of a multi-get).
+        case local
+        /// One server's share of get/gets/gat/gats: VALUE blocks, END stripped.
+        case retrieval
+        /// A keyed write sent to the primary and copied to the backup.
+        case write
+        /// flush_all / verbosity sent to every server.
+        case broadcast
+        /// quit, or an error after which the stream cannot continue.
+        case close
+    }
+
+    enum SourceState: UInt8 {
+        case unused, pending, replied, failed
+    }
+
+    unowned let worker: Worker
+    var kind: Kind = .local
+    /// The client waiting for this reply; nil for noreply requests and after
+    /// the client went away (late replies are then dropped).
+    var client: ClientConnection?
+    /// Reply bytes held until every earlier reply has gone to the client.
+    let buffer = ByteBuffer()
+    /// Retrieval: the request line, kept to resend it to the backup.
+    let request = ByteBuffer()
+    /// Write: the backup's reply, used if the primary fails.
+    let backupReply = ByteBuffer()
+    var isComplete = false
+    /// At the head of the client's order: bytes go straight to its output.
+    var isStreaming = false
+    /// References from the client's order and from backend pending queues.
+    var holds = 0
+    var route = Route(primary: -1, backup: -1)
+    var primaryState = SourceState.unused
+    var backupState = SourceState.unused
+    var failure = BackendFailure.unavailable
+    /// Retrieval: some of this part's bytes already reached the client.
+    var emittedToClient = false
+    /// Retrieval: a VALUE block began and has not ended; `itemStart` is where
+    /// it began in `buffer`.
+    var itemOpen = false
+    var itemStart = 0
+    /// Broadcast: replies still expected, and how many were not OK.
+    var outstanding = 0
+    var refusals = 0
+
+    init(worker: Worker) { self.worker = worker }
+
+    /// Back to the state of a fresh part, keeping buffer capacity.
+    func reset() {
+        kind = .local
+        client = nil
+        buffer.clear()
+        request.clear()
+        backupReply.clear()
+        if buffer.capacity > 64 * 1024 { buffer.releaseStorage() }
+        isComplete = false
+        isStreaming = false
+        holds = 0
+        route = Route(primary: -1, backup: -1)
+        primaryState = .unused
+        backupState = .unused
+        failure = .unavailable
+        emittedToClient = false
+        itemOpen = false
+        itemStart = 0
+        outstanding = 0
+        refusals = 0
+    }
+
+    // MARK: - Toward the client
+
+    /// Passes bytes on: straight to the client when at the head of its order,
+    /// otherwise into `buffer`.
+    func emit(_ bytes: UnsafeRawBufferPointer) {
+        guard let client else { return }
+        if isStreaming {
+            client.output.append(bytes)
+            emittedToClient = true
+            client.markOutputPending()
+        } else {
+            buffer.append(bytes)
+        }
+    }
+
+    func emit(_ text: StaticString) {
+        emit(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    func complete() {
+        guard !isComplete else { return }
+        isComplete = true
+        client?.partCompleted(self)
+    }
+
+    // MARK: - From backends (BackendConnection calls these)
+
+    /// Part of a VALUE block of a retrieval reply.
+    func receiveItemBytes(_ bytes: UnsafeRawBufferPointer, startsItem: Bool, endsItem: Bool) {
+        guard !isComplete else { return }
+        if startsItem {
+            itemOpen = true
+            itemStart = buffer.readableCount
+        }
+        emit(bytes)
+        if endsItem { itemOpen = false }
+    }
+
+    /// The END of a retrieval reply.
+    func receiveEnd(from role: ServerRole) {
+        guard kind == .retrieval else { return }
+        complete()
+    }
+
+    /// A one-line reply.
+    func receiveLine(_ line: UnsafeRawBufferPointer, from role: ServerRole, isError: Bool) {
+        switch kind {
+        case .retrieval:
+            // An error instead of VALUE/END: treat it like a failed server.
+            retrievalFailed(role: role, reason: .unavailable)
+        case .write:
+            if role == .primary {
+                primaryState = .replied
+                if !isComplete {
+                    emit(line)
+                    complete()
+                }
+            } else {
+                backupState = .replied
+                if !isComplete { backupReply.append(line) }
+                resolveWrite()
+            }
+        case .broadcast:
+            outstanding -= 1
+            if !(line.count == 4 && line.starts(with: "OK")) { refusals += 1 }
+            resolveBroadcast()
+        case .local, .close:
+            break
+        }
+    }
+
+    /// The backend connection broke or timed out before replying.
+    func sourceFailed(role: ServerRole, reason: BackendFailure) {
+        failure = reason
+        switch kind {
+        case .retrieval:
+            retrievalFailed(role: role, reason: reason)
+        case .write:
+            if role == .primary { primaryState = .failed } else { backupState = .failed }
+            resolveWrite()
+        case .broadcast:
+            outstanding -= 1
+            refusals += 1
+            resolveBroadcast()
+        case .local, .close:
+            break
+        }
+    }
+
+    // MARK: - Decisions
+
+    /// A primary that fails is replaced by the backup, as long as nothing of
+    /// this part has reached the client; otherwise the part ends with the
+    /// complete items it has (the rest read as misses).
+    private func retrievalFailed(role: ServerRole, reason: BackendFailure) {
+        guard !isComplete else { return }
+        if role == .primary && route.hasBackup && !emittedToClient && worker.isUp(route.backup) {
+            buffer.clear()
+            itemOpen = false
+            worker.forwarder.sendRetrieval(self, to: route.backup, role: .backup)
+            return
+        }
+        if itemOpen {
+            if isStreaming {
+                // Part of a value is already on its way: the client's stream is broken.
+                client?.abort()
+            } else {
+                buffer.truncate(toReadable: itemStart)
+            }
+            itemOpen = false
+        }
+        complete()
+    }
+
+    /// The client hears the primary's reply; if the primary is not there, the
+    /// backup's; if neither, SERVER_ERROR.
+    func resolveWrite() {
+        guard !isComplete else { return }
+        switch primaryState {
+        case .replied, .pending:
+            return
+        case .unused, .failed:
+            switch backupState {
+            case .pending:
+                return
+            case .replied:
+                emit(backupReply.readableBytes)
+            case .unused, .failed:
+                emit(failure.replyText)
+            }
+            complete()
+        }
+    }
+
+    func resolveBroadcast() {
+        guard outstanding == 0, !isComplete else { return }
+        if refusals == 0 { emit("OK\r\n") } else { emit("SERVER_ERROR not every server answered OK\r\n") }
+        complete()
+    }
+}

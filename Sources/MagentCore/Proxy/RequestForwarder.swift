@@ -1,0 +1,165 @@
+// The request path after parsing: splits a retrieval by server, sends a write
+// to its primary and its backup, broadcasts flush_all, and answers what the
+// proxy answers itself (version, stats, quit).
+
+final class RequestForwarder {
+    unowned let worker: Worker
+    /// Retrieval parts being filled, one per (primary, backup) pair.
+    private var groupParts: [ReplyPart?]
+    private var groupsUsed: [Int] = []
+    /// A request line being assembled for a broadcast.
+    private let lineScratch = ByteBuffer(capacity: 64)
+
+    init(worker: Worker) {
+        self.worker = worker
+        let topology = worker.context.topology
+        groupParts = Array(repeating: nil, count: topology.primaryCount * (topology.backupCount + 1))
+        groupsUsed.reserveCapacity(groupParts.count)
+    }
+
+    private var topology: ServerTopology { worker.context.topology }
+
+    func forward(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
+        switch request.command {
+        case .get, .gets, .gat, .gats:
+            forwardRetrieval(request, line: line, client: client)
+        case .set, .add, .replace, .append, .prepend, .cas, .incr, .decr, .delete, .touch:
+            forwardWrite(request, line: line, client: client)
+        case .flushAll, .verbosity:
+            forwardBroadcast(request, line: line, client: client)
+        case .version:
+            worker.context.versionReply.withUnsafeBytes { client.reply($0) }
+        case .quit:
+            client.closeAfterReplies()
+        case .stats:
+            if request.hasArguments {
+                client.reply(ClientError.unknownCommand.replyText)
+            } else {
+                var text = AgentStatsBlock.render(topology: topology, stats: worker.context.stats)
+                text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
+            }
+        }
+    }
+
+    // MARK: - Retrieval
+
+    /// Keys are grouped by (primary, backup): one request per group, each
+    /// answered with its VALUE blocks, and one END after all of them.
+    private func forwardRetrieval(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
+        let backupSlots = topology.backupCount + 1
+        var keys = KeyIterator(keys: request.keys)
+        while let range = keys.next(in: line) {
+            let key = UnsafeRawBufferPointer(rebasing: line[range.start..<range.end])
+            let route = topology.route(for: key)
+            let group = route.primary * backupSlots + (route.hasBackup ? route.backup - topology.primaryCount + 1 : 0)
+            let part: ReplyPart
+            if let existing = groupParts[group] {
+                part = existing
+            } else {
+                part = worker.partPool.acquire(worker: worker, kind: .retrieval)
+                part.route = route
+                part.request.append(request.command.verb)
+                if request.command == .gat || request.command == .gats {
+                    part.request.append(byte: 32)
+                    part.request.append(UnsafeRawBufferPointer(rebasing: line[request.argument.start..<request.argument.end]))
+                }
+                groupParts[group] = part
+                groupsUsed.append(group)
+            }
+            part.request.append(byte: 32)
+            part.request.append(key)
+        }
+        for group in groupsUsed {
+            let part = groupParts[group]!
+            groupParts[group] = nil
+            part.request.append("\r\n")
+            client.enqueue(part)
+            if worker.isUp(part.route.primary) {
+                sendRetrieval(part, to: part.route.primary, role: .primary)
+            } else if part.route.hasBackup && worker.isUp(part.route.backup) {
+                sendRetrieval(part, to: part.route.backup, role: .backup)
+            } else {
+                part.complete()
+            }
+        }
+        groupsUsed.removeAll(keepingCapacity: true)
+        client.reply("END\r\n")
+    }
+
+    func sendRetrieval(_ part: ReplyPart, to server: Int, role: ServerRole) {
+        guard let client = part.client else {
+            part.complete()
+            return
+        }
+        let connection = worker.pools[server].connection(forClient: client.id)
+        connection.submit(part.request.readableBytes, appendLineEnd: false,
+                          entry: PendingReply(part: part, role: role, shape: .retrieval, deadline: worker.replyDeadline()))
+    }
+
+    // MARK: - Writes
+
+    /// To the primary and, at the same time, to the backup; to the backup
+    /// alone when the primary is down. The part decides what the client hears.
+    private func forwardWrite(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
+        let route = topology.route(for: UnsafeRawBufferPointer(rebasing: line[request.key.start..<request.key.end]))
+        let part = worker.partPool.acquire(worker: worker, kind: .write)
+        part.holds += 1  // the forwarder's own, until the request is out
+        part.route = route
+        if !request.noreply { client.enqueue(part) }
+        let forwarded = UnsafeRawBufferPointer(rebasing: line[request.forward.start..<request.forward.end])
+
+        let primaryUp = worker.isUp(route.primary)
+        let backupUp = route.hasBackup && worker.isUp(route.backup)
+        if primaryUp {
+            part.primaryState = .pending
+            send(part, forwarded, request, to: route.primary, role: .primary, client: client)
+        }
+        if backupUp {
+            part.backupState = .pending
+            send(part, forwarded, request, to: route.backup, role: .backup, client: client)
+        }
+        if !primaryUp && !backupUp { part.resolveWrite() }
+        worker.partPool.release(part)
+    }
+
+    private func send(_ part: ReplyPart, _ line: UnsafeRawBufferPointer, _ request: ParsedRequest,
+                      to server: Int, role: ServerRole, client: ClientConnection) {
+        let connection = worker.pools[server].connection(forClient: client.id)
+        if request.command.hasDataBlock {
+            // The data block follows from the client; the reply is due once it is complete.
+            let entry = PendingReply(part: part, role: role, shape: .line, deadline: .max)
+            client.addStreamTarget(connection, entry: entry, line: line)
+        } else {
+            let entry = PendingReply(part: part, role: role, shape: .line, deadline: worker.replyDeadline())
+            connection.submit(line, appendLineEnd: true, entry: entry)
+        }
+    }
+
+    // MARK: - Broadcast
+
+    /// flush_all and verbosity go to every distinct server; OK only if all say OK.
+    private func forwardBroadcast(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
+        let part = worker.partPool.acquire(worker: worker, kind: .broadcast)
+        part.holds += 1
+        if !request.noreply { client.enqueue(part) }
+        lineScratch.clear()
+        lineScratch.append(request.command.verb)
+        if request.argument.count > 0 {
+            lineScratch.append(byte: 32)
+            lineScratch.append(UnsafeRawBufferPointer(rebasing: line[request.argument.start..<request.argument.end]))
+        }
+        lineScratch.append("\r\n")
+        for server in topology.broadcastTargets {
+            guard worker.isUp(server) else {
+                part.refusals += 1
+                continue
+            }
+            part.outstanding += 1
+            worker.pools[server].connection(forClient: client.id).submit(
+                lineScratch.readableBytes, appendLineEnd: false,
+                entry: PendingReply(part: part, role: topology.servers[server].role, shape: .line, deadline: worker.replyDeadline()))
+        }
+        if part.outstanding == 0 { part.resolveBroadcast() }
+        worker.partPool.release(part)
+    }
+}

@@ -1,0 +1,53 @@
+// The main thread's listeners: accepts clients on TCP and the unix socket,
+// enforces -n, and deals each new connection to a worker in turn.
+import CEventShim
+import CLibEvent
+import Glibc
+
+final class Acceptor {
+    private let context: ProxyContext
+    private let base: OpaquePointer
+    private let workers: [Worker]
+    private var nextWorker = 0
+    private var events: [OpaquePointer] = []
+
+    init(context: ProxyContext, base: OpaquePointer, workers: [Worker]) {
+        self.context = context
+        self.base = base
+        self.workers = workers
+    }
+
+    func listen(on fd: Int32) {
+        guard let event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { fd, _, context in
+            Unmanaged<Acceptor>.fromOpaque(context!).takeUnretainedValue().acceptAll(fd)
+        }, Unmanaged.passUnretained(self).toOpaque()) else { return }
+        event_add(event, nil)
+        events.append(event)
+    }
+
+    private func acceptAll(_ listener: Int32) {
+        for _ in 0..<64 {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                let error = errno
+                if error == EINTR || error == ECONNABORTED { continue }
+                if error != EAGAIN && error != EWOULDBLOCK {
+                    context.logger.error("accept failed: \(errorText(error))")
+                }
+                return
+            }
+            _ = magent_set_nonblocking(fd)
+            guard context.stats.clientConnections.increment(upTo: context.configuration.maxConnections) else {
+                let refusal: StaticString = "SERVER_ERROR OUT OF CONNECTION\r\n"
+                _ = send(fd, refusal.utf8Start, refusal.utf8CodeUnitCount, Int32(MSG_NOSIGNAL))
+                close(fd)
+                context.logger.info("refused a client: \(context.configuration.maxConnections) connections open (-n)")
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            workers[nextWorker].hand(fd)
+            nextWorker = (nextWorker + 1) % workers.count
+        }
+    }
+}

@@ -1,0 +1,14 @@
+// Milliseconds that only go forward, for deadlines.
+import Glibc
+
+enum MonotonicClock {
+    static func milliseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
+        return UInt64(now.tv_sec) &* 1000 &+ UInt64(now.tv_nsec / 1_000_000)
+    }
+
+    static func timeval(milliseconds: UInt64) -> Glibc.timeval {
+        Glibc.timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
+    }
+}

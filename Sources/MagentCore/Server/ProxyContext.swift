@@ -1,0 +1,19 @@
+// What every thread of one proxy shares: its configuration, servers, counters
+// and logger. Immutable apart from the atomic counters.
+
+public final class ProxyContext: Sendable {
+    public let configuration: Configuration
+    public let topology: ServerTopology
+    public let stats: ProxyStats
+    public let logger: Logger
+    /// "VERSION memcached agent v<version>\r\n"
+    let versionReply: [UInt8]
+
+    public init(configuration: Configuration, topology: ServerTopology) {
+        self.configuration = configuration
+        self.topology = topology
+        stats = ProxyStats(workers: configuration.threads, servers: topology.servers.count)
+        logger = Logger(verbosity: configuration.verbosity)
+        versionReply = Array("VERSION \(MagentVersion.banner)\r\n".utf8)
+    }
+}

@@ -1,0 +1,126 @@
+// Start-up and shutdown: resolve servers, bind listeners, drop privileges, go
+// to the background, start the workers, then wait for SIGTERM or SIGINT.
+// Every start-up error is reported before the process detaches.
+import CEventShim
+import CLibEvent
+import Glibc
+
+public enum ProxyServer {
+    /// Runs the proxy; returns the process exit status.
+    public static func run(_ configuration: Configuration) -> Int32 {
+        magent_ignore_sigpipe()
+        let logger = Logger(verbosity: configuration.verbosity)
+        switch prepare(configuration) {
+        case .failure(let error):
+            writeStderr("magent: \(error.description)\n")
+            return 1
+        case .success(let (topology, listeners, unixPath)):
+            if !configuration.foreground && magent_daemonize() != 0 {
+                writeStderr("magent: cannot go to the background: \(errorText(errno))\n")
+                return 1
+            }
+            let context = ProxyContext(configuration: configuration, topology: topology)
+            serve(context: context, listeners: listeners)
+            if let unixPath { unlink(unixPath) }
+            logger.info("magent stopped")
+            return 0
+        }
+    }
+
+    private static func prepare(_ configuration: Configuration) -> Result<(ServerTopology, [Int32], String?), StartupError> {
+        let topology: ServerTopology
+        switch ServerTopology.resolve(configuration) {
+        case .failure(let error): return .failure(error)
+        case .success(let resolved): topology = resolved
+        }
+        var listeners: [Int32] = []
+        if configuration.port != 0 {
+            let address: SocketAddress
+            switch SocketAddress.resolve(host: configuration.bindAddress, port: configuration.port, passive: true) {
+            case .failure(let error): return .failure(StartupError("bad listen address -l \(configuration.bindAddress): \(error.description)"))
+            case .success(let resolved): address = resolved
+            }
+            switch address.listen(reuseAddress: true) {
+            case .failure(let error):
+                return .failure(StartupError("cannot listen on \(configuration.bindAddress):\(configuration.port): \(errorText(error.code))"))
+            case .success(let fd): listeners.append(fd)
+            }
+        }
+        var unixPath: String? = nil
+        if let path = configuration.unixSocketPath {
+            let absolute = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+            var status = stat()
+            if lstat(absolute, &status) == 0 {
+                guard (status.st_mode & S_IFMT) == S_IFSOCK else {
+                    return .failure(StartupError("\(path) exists and is not a socket; not removing it"))
+                }
+                unlink(absolute)
+            }
+            guard let address = SocketAddress.unix(path: absolute) else {
+                return .failure(StartupError("unix socket path too long: \(path)"))
+            }
+            switch address.listen(reuseAddress: false) {
+            case .failure(let error): return .failure(StartupError("cannot listen on unix socket \(path): \(errorText(error.code))"))
+            case .success(let fd): listeners.append(fd)
+            }
+            chmod(absolute, 0o644)
+            unixPath = absolute
+        }
+        if case .failure(let error) = PrivilegeDrop.apply(user: configuration.user, group: configuration.group) {
+            if let unixPath { unlink(unixPath) }
+            return .failure(error)
+        }
+        return .success((topology, listeners, unixPath))
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    private static func serve(context: ProxyContext, listeners: [Int32]) {
+        // Worker threads inherit a mask without the termination signals, so
+        // only the main thread's event loop sees them.
+        _ = magent_block_termination_signals(1)
+        let workers = (0..<context.configuration.threads).map { Worker(index: $0, context: context) }
+        workers.forEach { $0.start() }
+        _ = magent_block_termination_signals(0)
+
+        guard let base = event_base_new() else {
+            context.logger.error("event_base_new failed")
+            return
+        }
+        let acceptor = Acceptor(context: context, base: base, workers: workers)
+        listeners.forEach { acceptor.listen(on: $0) }
+        let monitor = HealthMonitor(context: context, base: base)
+        monitor.start()
+        var signalEvents: [OpaquePointer] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            if let event = event_new(base, signalNumber, Int16(EV_SIGNAL | EV_PERSIST), { signalNumber, _, base in
+                event_base_loopbreak(OpaquePointer(base))
+            }, UnsafeMutableRawPointer(base)) {
+                event_add(event, nil)
+                signalEvents.append(event)
+            }
+        }
+        context.logger.info("\(MagentVersion.banner) listening: \(listenDescription(context.configuration)); " +
+                            "\(context.topology.primaryCount) servers, \(context.topology.backupCount) backups, \(workers.count) threads")
+        event_base_dispatch(base)
+        withExtendedLifetime((acceptor, monitor, workers)) {}
+        listeners.forEach { close($0) }
+    }
+
+    private static func listenDescription(_ configuration: Configuration) -> String {
+        var parts: [String] = []
+        if configuration.port != 0 { parts.append("\(configuration.bindAddress):\(configuration.port)") }
+        if let path = configuration.unixSocketPath { parts.append(path) }
+        return parts.joined(separator: ", ")
+    }
+
+    private static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func writeStderr(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}

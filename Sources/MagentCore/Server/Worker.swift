@@ -1,0 +1,142 @@
+// One worker thread: its own event loop, client connections and backend
+// pools. Nothing on the request path is shared with other workers.
+import CEventShim
+import CLibEvent
+import Glibc
+import Synchronization
+
+final class Worker: @unchecked Sendable {
+    let index: Int
+    let context: ProxyContext
+    /// Created on the worker's own thread's behalf before it starts; used only there after.
+    let base: OpaquePointer
+    private(set) var pools: [BackendPool] = []
+    let partPool = ReplyPartPool()
+    private(set) var forwarder: RequestForwarder!
+    /// This worker's idle-connection counters, by server id.
+    let idleCounters: [Counter]
+    /// Every read lands here first; only unfinished input is copied out.
+    let readScratch: UnsafeMutableRawBufferPointer
+
+    /// Work for the end of the current callback (see finishCallback).
+    var dirtyClients: [ClientConnection] = []
+    var dirtyBackends: [BackendConnection] = []
+    var failingBackends: [BackendConnection] = []
+    var closingClients: [ClientConnection] = []
+    private var flushingClients: [ClientConnection] = []
+    private var flushingBackends: [BackendConnection] = []
+    private var failingNow: [BackendConnection] = []
+    private var closingNow: [ClientConnection] = []
+
+    /// Accepted sockets handed over by the acceptor thread.
+    private let incoming = Mutex<[Int32]>([])
+    private var notifyPipe: (read: Int32, write: Int32) = (-1, -1)
+    private var notifyEvent: OpaquePointer?
+    private var nextClientID = 0
+    private var thread = pthread_t()
+
+    init(index: Int, context: ProxyContext) {
+        self.index = index
+        self.context = context
+        guard let base = event_base_new() else { fatalError("event_base_new failed") }
+        self.base = base
+        idleCounters = context.stats.idleConnections[index]
+        readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        pools = context.topology.servers.map {
+            BackendPool(worker: self, server: $0, size: context.configuration.connectionsPerServer)
+        }
+        forwarder = RequestForwarder(worker: self)
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { fatalError("pipe failed: \(errorText(errno))") }
+        _ = magent_set_nonblocking(fds[0])
+        _ = magent_set_nonblocking(fds[1])
+        notifyPipe = (fds[0], fds[1])
+        notifyEvent = event_new(base, notifyPipe.read, Int16(EV_READ | EV_PERSIST), { _, _, context in
+            let worker = Unmanaged<Worker>.fromOpaque(context!).takeUnretainedValue()
+            worker.adoptIncoming()
+            worker.finishCallback()
+        }, Unmanaged.passUnretained(self).toOpaque())
+        event_add(notifyEvent, nil)
+    }
+
+    /// Runs the event loop on a new thread, forever.
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let status = pthread_create(&thread, nil, { context in
+            let worker = Unmanaged<Worker>.fromOpaque(context!).takeUnretainedValue()
+            event_base_dispatch(worker.base)
+            return nil
+        }, context)
+        if status != 0 { fatalError("cannot start worker thread: \(errorText(status))") }
+    }
+
+    func isUp(_ server: Int) -> Bool { context.topology.servers[server].health.isUp }
+
+    /// When a reply sent now becomes late.
+    func replyDeadline() -> UInt64 {
+        MonotonicClock.milliseconds() &+ UInt64(context.configuration.requestTimeoutMilliseconds)
+    }
+
+    // MARK: - New clients
+
+    /// Called on the acceptor's thread.
+    func hand(_ fd: Int32) {
+        incoming.withLock { $0.append(fd) }
+        var byte: UInt8 = 1
+        _ = write(notifyPipe.write, &byte, 1)
+    }
+
+    private func adoptIncoming() {
+        var drain = [UInt8](repeating: 0, count: 64)
+        while read(notifyPipe.read, &drain, drain.count) > 0 {}
+        let fds = incoming.withLock { list -> [Int32] in
+            let taken = list
+            list.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for fd in fds {
+            nextClientID &+= 1
+            let client = ClientConnection(worker: self, id: nextClientID & Int.max, fd: fd)
+            context.logger.debug("client \(client.id) connected (worker \(index), fd \(fd))")
+            client.start()
+        }
+    }
+
+    // MARK: - End of a callback
+
+    /// Runs after every event: fails the backend connections that broke,
+    /// writes what requests and replies produced (one write per connection per
+    /// callback), and closes the clients that were aborted. Repeats while that
+    /// work makes more (a failure can send a request to the backup).
+    func finishCallback() {
+        for _ in 0..<64 {
+            if !failingBackends.isEmpty {
+                swap(&failingBackends, &failingNow)
+                for connection in failingNow { connection.runScheduledFailure() }
+                failingNow.removeAll(keepingCapacity: true)
+            }
+            if !dirtyBackends.isEmpty {
+                swap(&dirtyBackends, &flushingBackends)
+                for connection in flushingBackends {
+                    connection.isDirty = false
+                    connection.flush()
+                }
+                flushingBackends.removeAll(keepingCapacity: true)
+            }
+            if !dirtyClients.isEmpty {
+                swap(&dirtyClients, &flushingClients)
+                for client in flushingClients {
+                    client.isDirty = false
+                    client.flush()
+                }
+                flushingClients.removeAll(keepingCapacity: true)
+            }
+            if !closingClients.isEmpty {
+                swap(&closingClients, &closingNow)
+                for client in closingNow { client.close() }
+                closingNow.removeAll(keepingCapacity: true)
+            }
+            if failingBackends.isEmpty && dirtyBackends.isEmpty && dirtyClients.isEmpty && closingClients.isEmpty { return }
+        }
+    }
+}
