@@ -196,6 +196,12 @@ final class BackendConnection {
             state = .connected
             log.debug("memcached \(server.address.displayName): connected")
             updateIdleCount()
+            // The timer was counting the connect timeout; now the oldest reply's deadline counts.
+            if let head = pending.first {
+                let now = MonotonicClock.milliseconds()
+                let timeout = UInt64(worker.context.configuration.requestTimeoutMilliseconds)
+                armTimer(milliseconds: head.deadline == .max ? timeout : (head.deadline > now ? Swift.min(head.deadline - now, timeout) : 0))
+            }
         }
         flush()
     }

@@ -48,12 +48,13 @@ public struct BackendReplyParser: Sendable {
         if dataRemaining > 0 { return nextData(input) }
         guard let base = input.baseAddress, scanned < input.count,
               let found = memchr(base + scanned, 10, input.count - scanned) else {
-            if input.count > ProtocolLimits.maxBackendLine { return .protocolError }
+            if input.count > ProtocolLimits.maxBackendLine + 1 { return .protocolError }
             scanned = input.count
             return .needMoreData
         }
         let newline = base.distance(to: UnsafeRawPointer(found))
         scanned = 0
+        if newline > ProtocolLimits.maxBackendLine + 1 { return .protocolError }
         let length = newline + 1
         guard newline > 0, input[newline - 1] == 13 else { return .protocolError }
         let content = UnsafeRawBufferPointer(rebasing: input[0..<(newline - 1)])

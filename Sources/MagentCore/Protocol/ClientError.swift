@@ -9,6 +9,8 @@ public enum ClientError: Sendable, Equatable {
     case invalidExptime
     case invalidDelta
     case lineTooLong
+    /// The first byte of a binary-protocol request (0x80), which this proxy does not speak.
+    case binaryProtocol
 
     public var replyText: StaticString {
         switch self {
@@ -18,6 +20,7 @@ public enum ClientError: Sendable, Equatable {
         case .invalidExptime: return "CLIENT_ERROR invalid exptime argument\r\n"
         case .invalidDelta: return "CLIENT_ERROR invalid numeric delta argument\r\n"
         case .lineTooLong: return "CLIENT_ERROR line too long\r\n"
+        case .binaryProtocol: return "CLIENT_ERROR binary protocol is not supported\r\n"
         }
     }
 }

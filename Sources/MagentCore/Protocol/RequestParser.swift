@@ -54,21 +54,30 @@ public struct RequestParser: Sendable {
             state = left == 0 ? .line(scanned: 0) : .data(remaining: left, discard: discard)
             return discard ? .discarded(count: count) : .data(count: count, isLast: left == 0)
         case .line(let scanned):
+            if scanned == 0, let first = input.first, first == 0x80 {
+                // A binary-protocol request: it has no line end to wait for.
+                return .fatal(.binaryProtocol)
+            }
             guard let newline = Self.findNewline(input, from: scanned) else {
-                if input.count > ProtocolLimits.maxCommandLine {
-                    let limit = Self.startsWithRetrievalVerb(input) ? ProtocolLimits.maxRetrievalLine : ProtocolLimits.maxCommandLine
-                    if input.count > limit { return .fatal(.lineTooLong) }
+                // The last byte may be the \r of the line end: it does not count.
+                if input.count > ProtocolLimits.maxCommandLine + 1 && input.count > lineLimit(input) + 1 {
+                    return .fatal(.lineTooLong)
                 }
                 state = .line(scanned: input.count)
                 return .needMoreData
             }
             state = .line(scanned: 0)
             let contentEnd = newline > 0 && input[newline - 1] == 13 ? newline - 1 : newline
-            if contentEnd > ProtocolLimits.maxCommandLine && !Self.startsWithRetrievalVerb(input) {
+            if contentEnd > ProtocolLimits.maxCommandLine && contentEnd > lineLimit(input) {
                 return .fatal(.lineTooLong)
             }
             return parseLine(input, contentEnd: contentEnd, lineLength: newline + 1)
         }
+    }
+
+    /// Retrieval lines may be far longer than other command lines.
+    private func lineLimit(_ input: UnsafeRawBufferPointer) -> Int {
+        Self.startsWithRetrievalVerb(input) ? ProtocolLimits.maxRetrievalLine : ProtocolLimits.maxCommandLine
     }
 
     private static func findNewline(_ input: UnsafeRawBufferPointer, from start: Int) -> Int? {
@@ -170,7 +179,7 @@ public struct RequestParser: Sendable {
                     guard valid else { return .invalid(.badDeleteUsage, consumed: lineLength) }
                 }
                 request.key = tokens[1]
-                request.noreply = endsWithNoreply
+                request.noreply = count > 2 && endsWithNoreply
                 request.forward = ByteRange(start: tokens[0].start, count: tokens[1].end - tokens[0].start)
                 return .request(request)
 

@@ -277,7 +277,8 @@ final class ClientConnection {
             return
         }
         setWriteEvent(false)
-        if output.capacity > 0 { output.releaseStorage() }
+        // Idle clients keep small buffers only (thousands of them may be open).
+        if output.capacity > 4096 { output.releaseStorage() }
         if closeWhenFlushed && replies.isEmpty { abort() }
     }
 
