@@ -32,6 +32,8 @@ final class BackendConnection {
     private var parser = BackendReplyParser()
     /// The client whose data block is being written into `output` right now.
     private(set) var streamOwner: ClientConnection?
+    /// When the stream owner, silent since, is given up on (see handleTimer).
+    private var streamDeadline: UInt64 = 0
 
     var isDirty = false
     private(set) var failureScheduled = false
@@ -70,11 +72,14 @@ final class BackendConnection {
         guard streamOwner == nil else { return false }
         submit(line, appendLineEnd: true, entry: entry)
         streamOwner = owner
+        streamDeadline = worker.replyDeadline()
+        if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.context.configuration.requestTimeoutMilliseconds)) }
         return true
     }
 
     func appendStream(_ bytes: UnsafeRawBufferPointer) {
         output.append(bytes)
+        streamDeadline = worker.replyDeadline()
         markDirty()
     }
 
@@ -82,15 +87,7 @@ final class BackendConnection {
     /// behind it follows.
     func endStream() {
         streamOwner = nil
-        let deadline = MonotonicClock.milliseconds() &+ UInt64(worker.context.configuration.requestTimeoutMilliseconds)
-        var offset = pending.count - 1
-        while offset >= 0 {
-            if pending[offset].deadline == .max {
-                pending[offset].deadline = deadline
-                break
-            }
-            offset -= 1
-        }
+        if let index = streamEntryIndex() { pending[index].deadline = worker.replyDeadline() }
         if !deferred.isEmpty {
             output.append(deferred.readableBytes)
             deferred.clear()
@@ -103,7 +100,20 @@ final class BackendConnection {
     /// chunk"), stores nothing, and the connection stays in step.
     func abandonStream(remaining: Int) {
         output.appendZeros(remaining)
+        if let index = streamEntryIndex() { pending[index].abandoned = true }
         endStream()
+    }
+
+    /// The pending entry of the value being streamed: the only one still
+    /// waiting for its data (deadline `.max`; staged values are submitted whole,
+    /// with a real deadline).
+    private func streamEntryIndex() -> Int? {
+        var offset = pending.count - 1
+        while offset >= 0 {
+            if pending[offset].deadline == .max { return offset }
+            offset -= 1
+        }
+        return nil
     }
 
     private func enqueue(_ entry: PendingReply) {
@@ -226,14 +236,26 @@ final class BackendConnection {
             }
             return
         }
-        guard state == .connected, let head = pending.first else { return }
+        guard state == .connected else { return }
+        if let owner = streamOwner, now >= streamDeadline {
+            // A client stalled in the middle of a value must not hold up the
+            // requests of others queued behind it on this connection: the
+            // value is dropped (memcached refuses the padded block) and the
+            // rest of it, if it ever comes, goes nowhere.
+            log.info("client \(owner.id) stalled in the middle of a value to memcached \(server.address.displayName): dropped")
+            owner.streamTargetLost(self)
+            abandonStream(remaining: owner.dataBlockRemaining)
+        }
+        guard let head = pending.first else { return }
         if head.deadline <= now {
             log.info("memcached \(server.address.displayName): no reply within \(worker.context.configuration.requestTimeoutMilliseconds) ms")
             fail(.timeout)
             return
         }
         let timeout = UInt64(worker.context.configuration.requestTimeoutMilliseconds)
-        armTimer(milliseconds: head.deadline == .max ? timeout : Swift.min(head.deadline - now, timeout))
+        var next = head.deadline == .max ? timeout : Swift.min(head.deadline - now, timeout)
+        if streamOwner != nil { next = Swift.min(next, streamDeadline > now ? streamDeadline - now : 0) }
+        armTimer(milliseconds: next)
     }
 
     // MARK: - Replies
@@ -313,7 +335,11 @@ final class BackendConnection {
                 pending.popFirst()
                 offset += length
                 completed = true
-                head.part.receiveLine(UnsafeRawBufferPointer(rebasing: rest[0..<length]), from: head.role, isError: isError)
+                if head.abandoned {
+                    head.part.sourceFailed(role: head.role, reason: .uploadStalled)
+                } else {
+                    head.part.receiveLine(UnsafeRawBufferPointer(rebasing: rest[0..<length]), from: head.role, isError: isError)
+                }
                 worker.partPool.release(head.part)
             case .protocolError:
                 log.info("memcached \(server.address.displayName): reply out of step with requests")

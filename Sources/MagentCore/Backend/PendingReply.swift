@@ -9,4 +9,7 @@ struct PendingReply {
     /// Monotonic milliseconds after which the reply is late; `.max` while the
     /// request's data block is still arriving from the client.
     var deadline: UInt64
+    /// The value this request carried was abandoned mid-way: memcached will
+    /// refuse it, and the part hears `.uploadStalled` instead of that refusal.
+    var abandoned = false
 }

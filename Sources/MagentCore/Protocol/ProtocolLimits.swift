@@ -10,3 +10,11 @@ public enum ProtocolLimits {
     /// The longest single reply line a backend may send (VALUE header, error text).
     public static let maxBackendLine = 8 * 1024
 }
+
+/// How much a client may leave unread before the proxy stops reading its
+/// requests, and before it is disconnected.
+public enum ClientLimits {
+    public static let pauseReadingAbove = 4 * 1024 * 1024
+    public static let resumeReadingBelow = 1024 * 1024
+    public static let maxPendingOutput = 32 * 1024 * 1024
+}

@@ -143,7 +143,7 @@ public struct RequestParser: Sendable {
                 request.dataLength = Int(length)
                 let valid = text.isValidKey(tokens[1])
                     && text.uint64(tokens[2]).map { $0 <= UInt64(UInt32.max) } == true
-                    && text.int64(tokens[3]).map { $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) } == true
+                    && text.int64(tokens[3]) != nil
                     && (command != .cas || text.uint64(tokens[5]) != nil)
                 guard valid else {
                     state = .data(remaining: request.dataLength + 2, discard: true)
@@ -159,7 +159,7 @@ public struct RequestParser: Sendable {
                 guard count == 3 || count == 4 else { return .invalid(.unknownCommand, consumed: lineLength) }
                 guard text.isValidKey(tokens[1]) else { return .invalid(.badCommandLine, consumed: lineLength) }
                 if command == .touch {
-                    guard text.int64(tokens[2]).map({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) == true else {
+                    guard text.int64(tokens[2]) != nil else {
                         return .invalid(.invalidExptime, consumed: lineLength)
                     }
                 } else if text.uint64(tokens[2]) == nil {
@@ -188,7 +188,7 @@ public struct RequestParser: Sendable {
                 request.noreply = endsWithNoreply
                 let arguments = count - 1 - (endsWithNoreply ? 1 : 0)
                 if arguments > 0 {
-                    guard text.int64(tokens[1]).map({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) == true else {
+                    guard text.int64(tokens[1]) != nil else {
                         return .invalid(.invalidExptime, consumed: lineLength)
                     }
                     request.argument = tokens[1]
@@ -225,7 +225,7 @@ public struct RequestParser: Sendable {
         let firstKeyToken: Int
         if request.command == .gat || request.command == .gats {
             guard count >= 3 else { return .invalid(.unknownCommand, consumed: request.lineLength) }
-            guard text.int64(tokens[1]).map({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) == true else {
+            guard text.int64(tokens[1]) != nil else {
                 return .invalid(.invalidExptime, consumed: request.lineLength)
             }
             request.argument = tokens[1]
@@ -264,7 +264,8 @@ public struct KeyIterator {
     }
 }
 
-/// Reads tokens of one line: comparisons and strict decimal numbers.
+/// Reads tokens of one line: comparisons and strict decimal numbers. Like
+/// memcached, exptimes are any 64-bit signed number.
 struct LineText {
     let input: UnsafeRawBufferPointer
 

@@ -37,6 +37,8 @@ final class ClientConnection {
     /// quit, a fatal error or end of input: close once every reply is written.
     private var closeWhenFlushed = false
     private var inputEnded = false
+    /// Reading stopped until the client reads its replies.
+    private var readPaused = false
 
     init(worker: Worker, id: Int, fd: Int32) {
         self.worker = worker
@@ -168,7 +170,9 @@ final class ClientConnection {
                 if isLast {
                     // The connection may have failed meanwhile; the pool then gives a fresh one.
                     let connection = worker.pools[target.connection.server.id].connection(forClient: id)
-                    connection.submit(staging.readableBytes, appendLineEnd: false, entry: target.entry)
+                    var entry = target.entry
+                    entry.deadline = worker.replyDeadline()  // whole now: its reply is due
+                    connection.submit(staging.readableBytes, appendLineEnd: false, entry: entry)
                     worker.partPool.release(target.entry.part)
                 }
             } else {
@@ -179,7 +183,11 @@ final class ClientConnection {
         if isLast { streamTargets = (nil, nil) }
     }
 
-    /// A backend connection died while this client was streaming a value to it.
+    /// Bytes of the current data block not yet received.
+    var dataBlockRemaining: Int { parser.dataRemaining }
+
+    /// A backend connection died, or gave up on this client's stalled value,
+    /// while this client was streaming a value to it: the rest is dropped.
     func streamTargetLost(_ connection: BackendConnection) {
         if streamTargets.0?.connection === connection && streamTargets.0?.staging == nil { streamTargets.0 = nil }
         if streamTargets.1?.connection === connection && streamTargets.1?.staging == nil { streamTargets.1 = nil }
@@ -258,8 +266,10 @@ final class ClientConnection {
     }
 
     /// Writes what the socket takes; closes when told to and all is written.
+    /// Nothing more is written once the connection is being aborted: what is
+    /// left may end in the middle of a value.
     func flush() {
-        guard !isClosed else { return }
+        guard !isClosed && !isClosing else { return }
         while !output.isEmpty {
             let bytes = output.readableBytes
             let written = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
@@ -271,15 +281,34 @@ final class ClientConnection {
             if written < 0 && error == EINTR { continue }
             if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
                 setWriteEvent(true)
+                applyBackpressure()
                 return
             }
             abort()
             return
         }
+        applyBackpressure()
         setWriteEvent(false)
         // Idle clients keep small buffers only (thousands of them may be open).
         if output.capacity > 4096 { output.releaseStorage() }
         if closeWhenFlushed && replies.isEmpty { abort() }
+    }
+
+    /// A client that does not read its replies stops being read from (it
+    /// cannot pile up more requests), and is dropped when what it owes passes
+    /// the hard limit, so it cannot make the proxy's memory grow without bound.
+    private func applyBackpressure() {
+        let pending = output.readableCount
+        if pending > ClientLimits.maxPendingOutput {
+            log.info("client \(id): \(pending) reply bytes unread, disconnecting")
+            abort()
+        } else if pending > ClientLimits.pauseReadingAbove && !readPaused && !inputEnded {
+            readPaused = true
+            if let readEvent { event_del(readEvent) }
+        } else if pending < ClientLimits.resumeReadingBelow && readPaused {
+            readPaused = false
+            if !inputEnded, let readEvent { event_add(readEvent, nil) }
+        }
     }
 
     private func setWriteEvent(_ active: Bool) {

@@ -8,10 +8,13 @@ public enum BackendFailure: UInt8, Sendable {
     case unavailable
     case timeout
     case protocolError
+    /// The client stopped sending in the middle of a value; the value was dropped.
+    case uploadStalled
 
     var replyText: StaticString {
         switch self {
         case .timeout: return "SERVER_ERROR backend timeout\r\n"
+        case .uploadStalled: return "SERVER_ERROR value not received in time\r\n"
         case .unavailable, .protocolError: return "SERVER_ERROR backend unavailable\r\n"
         }
     }

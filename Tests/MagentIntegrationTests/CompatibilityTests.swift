@@ -1,0 +1,319 @@
+// Drop-in behaviour at the edges: the same bytes as memcached itself for odd but
+// valid input, values too large, slow uploads, a backend connection shared by
+// clients, late replies, pool accounting.
+import Foundation
+import Glibc
+import Testing
+@testable import MagentCore
+
+@Suite(.serialized) struct CompatibilityTests {
+    /// Inputs whose replies through magent (one server) must equal memcached's own.
+    static let parityCases: [String] = [
+        "set k 0 0 3\r\nabcde\r\n",
+        "get a  b\r\n",
+        "get a b \r\n",
+        "set k 0 0 3 \r\nabc\r\nget k\r\n",
+        "set  k  0  0  1\r\nx\r\nget k\r\n",
+        "   get k\r\n",
+        "set k 0 0 3 noreply\r\nabc\r\nget k\r\n",
+        "set n 0 0 1\r\n5\r\nincr n 1 noreply\r\nget n\r\n",
+        "set k 0 0 1\r\nx\r\ndelete k noreply\r\nget k\r\n",
+        "set k 0 0 1\r\nx\r\ndelete k 0\r\n",
+        "set k 0 0 1\r\nx\r\ndelete k 0 noreply\r\nget k\r\n",
+        "delete k 0 noreply\r\n",
+        "delete k noreply extra\r\n",
+        "delete k 0 0\r\n",
+        "delete noreply\r\n",
+        "delete noreply\r\nget a\r\n",
+        "touch k 10 noreply\r\n",
+        "touch noreply 10\r\n",
+        "incr noreply 1\r\n",
+        "set noreply 0 0 1\r\nx\r\nget noreply\r\n",
+        "verbosity\r\n",
+        "verbosity 1 2\r\n",
+        "verbosity 1 noreply\r\n",
+        "get\r\n", "gets\r\n", "decr\r\n", "touch k\r\n", "delete\r\n", "incr k\r\n",
+        "set k 0 0\r\n",
+        "cas k 0 0 1\r\nx\r\n",
+        "cas k 0 0 1 0\r\nx\r\n",
+        "cas k 0 0 1 1 noreply\r\nx\r\n",
+        "set n 0 0 1\r\n5\r\nincr n 1 2\r\n",
+        "set k 0 0 1\r\nx\r\ntouch k 10 x\r\n",
+        "set k 0 0 2\r\nab\r\nincr k 1\r\n",
+        "incr k 18446744073709551616\r\n",
+        "decr k -1\r\n",
+        "touch k abc\r\n",
+        "gat abc k\r\n",
+        "GET k\r\n",
+        "get\tk\r\n",
+        "set k 0 0 1\nx\r\nget k\n",
+        "set k 4294967295 0 1\r\nx\r\nget k\r\n",
+        "set k 0 -1 1\r\nx\r\nget k\r\n",
+        "append k 0 0 1\r\nx\r\nprepend k 0 0 1\r\nx\r\nreplace k 0 0 1\r\nx\r\n",
+        "flush_all 0\r\nflush_all noreply\r\n",
+        "flush_all 0 noreply\r\n",
+        "set n 0 0 20\r\n18446744073709551615\r\nincr n 1\r\n",
+        "set n 0 0 1\r\n5\r\ndecr n 10\r\n",
+        "set n 0 0 1\r\n5\r\nincr n 007\r\n",
+        "set k 0 0 0\r\n\r\nget k\r\n",
+        "get " + String(repeating: "x", count: 250) + "\r\n",
+        "incr k 1 noreply\r\n",
+        "set k 0 0 1\r\nx\r\ngats 10 k\r\n".replacingOccurrences(of: "gats", with: "gat"),
+        "set k 0 0 1 noreply\r\nxy\r\n",
+        "set k 0 0 1\r\nx\r\nget k k k\r\n",
+        "set k 0 0 1 noreply extra\r\nx\r\n",
+        "incr k 1 noreply extra\r\n",
+        "set k 0 0 1\r\nx\r\nincr k 1 noreply\r\n",
+        "set k 0 0 5\r\nhello\r\nappend k 0 0 2 noreply\r\n!!\r\nget k\r\n",
+        "\n",
+        "set k 0 0 1 2\r\nx\r\n",
+        "set k 0 0 2000000\r\n" + String(repeating: "y", count: 2_000_000) + "\r\nget k\r\n",
+    ]
+
+    @Test func sameRepliesAsMemcachedItself() throws {
+        let direct = try Memcached()
+        defer { direct.stop() }
+        let cluster = try Cluster(primaries: 1)
+        defer { cluster.stop() }
+        // A request both answer the same, distinctive way, to know where a reply ends.
+        let sentinel = "set __s 0 0 1\r\nS\r\nget __s\r\n"
+        let sentinelReply = bytes("STORED\r\nVALUE __s 0 1\r\nS\r\nEND\r\n")
+        func reply(_ connect: () throws -> TextClient, _ input: String) throws -> [UInt8] {
+            let client = try connect()
+            defer { client.close() }
+            client.expect("flush_all\r\n", "OK\r\n")
+            try client.send(input + sentinel)
+            do {
+                let all = try client.read(until: sentinelReply, timeout: 3)
+                return Array(all.dropLast(sentinelReply.count))
+            } catch {
+                return bytes("<\(error)>")
+            }
+        }
+        for input in Self.parityCases {
+            let expected = try reply({ try direct.client() }, input)
+            let actual = try reply({ try cluster.client() }, input)
+            #expect(escaped(actual) == escaped(expected), "input \"\(escaped(bytes(input), limit: 80))\"")
+        }
+    }
+
+    @Test func uploadStalledPastTheTimeoutIsRefusedAndNothingIsStored() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "300"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let value = pseudoRandomBytes(count: 200_000, seed: 12)
+        try client.send(bytes("set stalled 0 0 \(value.count)\r\n") + Array(value[0..<100_000]))
+        // The proxy gives up on the value while the client is silent...
+        #expect(try client.readLine(timeout: 3) == "SERVER_ERROR value not received in time\r\n")
+        // ...and when the rest comes it is skipped by its declared length: the stream stays in step.
+        try client.send(Array(value[100_000...]) + bytes("\r\n"))
+        client.expect("get stalled\r\n", "END\r\n")
+        #expect(try cluster.primaries[0].get("stalled") == nil)
+        #expect(try cluster.backups[0].get("stalled") == nil)
+    }
+
+    @Test func valueTooLargeIsRefusedAndTheConnectionGoesOn() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let value = [UInt8](repeating: UInt8(ascii: "y"), count: 2_000_000)
+        try client.send(bytes("set big 0 0 \(value.count)\r\n") + value + bytes("\r\nget big\r\n") + bytes(Text.set("a", "x")) + bytes("get a\r\n"))
+        let expected = "SERVER_ERROR object too large for cache\r\nEND\r\nSTORED\r\n" + Text.hit("a", "x")
+        #expect(text(try client.read(count: expected.utf8.count, timeout: 10)) == expected)
+        client.expectSilence()
+        eventually(cluster.backups[0], "a", is: "x")
+    }
+
+    @Test func slowUploadIsNotTimedOut() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "800"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let value = pseudoRandomBytes(count: 200_000, seed: 11)
+        // Pauses shorter than the request timeout: the value streams through and is stored.
+        try client.send(bytes("set slow 0 0 \(value.count)\r\n") + Array(value[0..<50_000]))
+        for chunk in 1..<4 {
+            sleep(seconds: 0.3)
+            try client.send(Array(value[(chunk * 50_000)..<((chunk + 1) * 50_000)]))
+        }
+        try client.send(bytes("\r\n"))
+        #expect(try client.readLine(timeout: 3) == "STORED\r\n")
+        #expect(try cluster.primaries[0].get("slow") == value)
+        #expect(waitUntil(timeout: 2) { (try? cluster.backups[0].get("slow")) == value })
+        client.expect("get missing\r\n", "END\r\n")
+    }
+
+    @Test func clientsSharingOneBackendConnection() throws {
+        // -i 1: every client of the worker uses the same connection per server.
+        let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "-i", "1"])
+        defer { cluster.stop() }
+        let server = cluster.primaries[0]
+        let streaming = try cluster.client()
+        let other = try cluster.client()
+        let value = pseudoRandomBytes(count: 600_000, seed: 5)
+        try streaming.send(bytes("set shared 0 0 \(value.count)\r\n") + Array(value[0..<300_000]))
+        sleep(seconds: 0.1)
+        // Another client's requests meanwhile: answered once the value is through, unharmed.
+        try other.send(Text.set("small", "s") + "get small\r\n")
+        sleep(seconds: 0.2)
+        try streaming.send(Array(value[300_000...]) + bytes("\r\nget small\r\n"))
+        #expect(text(try other.read(count: 8 + Text.hit("small", "s").utf8.count, timeout: 5)) == "STORED\r\n" + Text.hit("small", "s"))
+        #expect(text(try streaming.read(count: 8 + Text.hit("small", "s").utf8.count, timeout: 5)) == "STORED\r\n" + Text.hit("small", "s"))
+        #expect(try server.get("shared") == value)
+
+        // A client that leaves in the middle of its value: nothing stored, others unharmed.
+        let leaving = try cluster.client()
+        try leaving.send(bytes("set cut 0 0 100000\r\n") + Array(value[0..<50_000]))
+        sleep(seconds: 0.1)
+        try other.send(Text.set("after", "a") + "get after shared\r\n")
+        sleep(seconds: 0.1)
+        leaving.close()
+        let expected = bytes("STORED\r\n" + Text.value("after", "a")) + bytes("VALUE shared 0 \(value.count)\r\n") + value + bytes("\r\nEND\r\n")
+        #expect(try other.read(count: expected.count, timeout: 5) == expected)
+        other.expect("get cut\r\n", "END\r\n")
+        #expect(try server.get("cut") == nil)
+        other.expectSilence()
+    }
+
+    @Test func halfClosedClientStillGetsItsReplies() throws {
+        let cluster = try Cluster(primaries: 2)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        try client.send(Text.set("hc", "1") + "get hc nothing\r\nversion\r\n")
+        client.shutdownWrite()
+        let (closed, before) = client.waitForClose(timeout: 3)
+        #expect(text(before) == "STORED\r\n" + Text.hit("hc", "1") + Text.version)
+        #expect(closed)
+    }
+
+    @Test func backupThatIsThePrimaryIsWrittenOnce() throws {
+        let first = try Memcached()
+        defer { first.stop() }
+        let second = try Memcached()
+        defer { second.stop() }
+        // Same lists: every key's backup index equals its primary index.
+        let magent = try Magent(["-s", first.address, "-s", second.address, "-b", first.address, "-b", second.address, "-t", "1"])
+        defer { magent.stop() }
+        let client = try magent.client()
+        for key in ["a", "foo", "hello", "x1", "x2"] {
+            client.expect(Text.set(key, "10") + "incr \(key) 1\r\n" + Text.set(key, "!", verb: "append") + "get \(key)\r\n",
+                          "STORED\r\n11\r\nSTORED\r\n" + Text.hit(key, "11!"))
+        }
+        client.expect("flush_all\r\n", "OK\r\n")
+        #expect(try first.stat("cmd_flush") == 1)
+        #expect(try second.stat("cmd_flush") == 1)
+        client.expectSilence()
+    }
+
+    @Test func poolSizeCountsIdleConnectionsOfEveryWorker() throws {
+        let cluster = try Cluster(primaries: 2, backups: 1, arguments: ["-t", "2"])
+        defer { cluster.stop() }
+        let addresses = cluster.primaries.map(\.address)
+        let key = cluster.keys(onPrimary: 0, count: 1)[0]
+        let clients = try (0..<3).map { _ in try cluster.client() }
+        for client in clients { client.expect("get \(key)\r\n", "END\r\n") }
+        // Three clients, one connection each to primary 1; the backup is not listed.
+        clients[0].expect("stats\r\n", Text.agentStats([(addresses[0], 3), (addresses[1], 0)]))
+        // A dead server keeps no idle connections.
+        cluster.primaries[0].kill()
+        for client in clients { client.expect("get \(key)\r\n", "END\r\n") }
+        clients[0].expect("stats\r\n", Text.agentStats([(addresses[0], 0), (addresses[1], 0)]))
+    }
+
+    @Test func poolSizeIsBoundedByDashI() throws {
+        let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "-i", "2"])
+        defer { cluster.stop() }
+        let clients = try (0..<6).map { _ in try cluster.client() }
+        for client in clients { client.expect("get k\r\n", "END\r\n") }
+        clients[0].expect("stats\r\n", Text.agentStats([(cluster.primaries[0].address, 2)]))
+    }
+
+    @Test func repliesKeepTheirOrderAcrossSlowAndFastServers() throws {
+        let slow = try MockBackend { line in line.hasPrefix("get") ? .reply(bytes("VALUE s 0 4\r\nslow\r\nEND\r\n"), delay: 0.3) : .ignore }
+        defer { slow.stop() }
+        let fast = try Memcached()
+        defer { fast.stop() }
+        let magent = try Magent(["-s", slow.address, "-s", fast.address, "-t", "1"])
+        defer { magent.stop() }
+        let names = ["127.0.0.1-\(slow.port)", fast.placementName]
+        let onSlow = (0..<1000).lazy.map { "s\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 0 }!
+        let onFast = (0..<1000).lazy.map { "f\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 1 }!
+        try fast.set(onFast, "fast")
+        let client = try magent.client()
+        client.expect("get \(onSlow)\r\nget \(onFast)\r\nversion\r\nget \(onSlow) \(onFast)\r\n",
+                      "VALUE s 0 4\r\nslow\r\nEND\r\n" + Text.hit(onFast, "fast") + Text.version
+                      + "VALUE s 0 4\r\nslow\r\n" + Text.value(onFast, "fast") + "END\r\n")
+        client.expectSilence()
+    }
+
+    @Test func lateRepliesAfterATimeoutReachNobody() throws {
+        let mock = try MockBackend { line in
+            line == "get late" ? .reply(bytes("VALUE late 0 4\r\nlate\r\nEND\r\n"), delay: 0.6) : .reply(bytes("END\r\n"), delay: 0)
+        }
+        defer { mock.stop() }
+        let magent = try Magent(["-s", mock.address, "-t", "1", "--request-timeout", "300", "--failure-limit", "100"])
+        defer { magent.stop() }
+        let client = try magent.client()
+        expectTimely(client, "get late\r\n", "END\r\n", within: 1.0)
+        sleep(seconds: 0.6)
+        client.expect("get other\r\n", "END\r\n")
+        client.expect("get other\r\n", "END\r\n")
+        client.expectSilence(waiting: 0.3)
+    }
+
+    @Test func largeWritesWithServersDown() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let value = pseudoRandomBytes(count: 500_000, seed: 9)
+        cluster.primaries[0].kill()
+        try client.send(bytes("set big 0 0 \(value.count)\r\n") + value + bytes("\r\n"))
+        #expect(try client.readLine(timeout: 3) == "STORED\r\n")
+        #expect(try cluster.backups[0].get("big") == value)
+        try client.send("get big\r\n")
+        let expected = bytes("VALUE big 0 \(value.count)\r\n") + value + bytes("\r\nEND\r\n")
+        #expect(try client.read(count: expected.count, timeout: 5) == expected)
+        // Both down: an error, and the rest of the value is not read as commands.
+        cluster.backups[0].kill()
+        var tricky = value
+        tricky.replaceSubrange(1000..<1013, with: bytes("\r\nversion\r\n\r\n"))
+        try client.send(bytes("set big 0 0 \(tricky.count)\r\n") + tricky + bytes("\r\nversion\r\n"))
+        let line = try client.readLine(timeout: 3)
+        #expect(line.hasPrefix("SERVER_ERROR "), "got \(line)")
+        #expect(try client.readLine(timeout: 3) == Text.version)
+        client.expectSilence()
+    }
+
+    @Test func manyPipelinedRequestsInOneSend() throws {
+        let cluster = try Cluster(primaries: 3, arguments: ["-t", "1"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let keys = (0..<3).map { cluster.keys(onPrimary: $0, count: 1, prefix: "p\($0)-")[0] }
+        client.expect(keys.map { Text.set($0, $0) }.joined(), String(repeating: "STORED\r\n", count: 3))
+        var request = ""
+        var expected = ""
+        for number in 0..<5000 {
+            let key = keys[number % 3]
+            request += "get \(key)\r\n"
+            expected += Text.hit(key, key)
+        }
+        try client.send(request)
+        #expect(text(try client.read(count: expected.utf8.count, timeout: 20)) == expected)
+        client.expectSilence()
+    }
+
+    @Test func verboseStaysInTheForegroundAndLogs() throws {
+        let memcached = try Memcached()
+        defer { memcached.stop() }
+        let port = try Ports.free()
+        let directory = try Environment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let child = try ChildProcess(executable: try Environment.magentBinary(),
+                                     arguments: ["-v", "-l", "127.0.0.1", "-p", String(port), "-s", memcached.address, "-t", "1"],
+                                     directory: directory)
+        defer { child.stop() }
+        #expect(waitUntil(timeout: 5) { !child.isRunning || Sockets.accepts(port: port) })
+        #expect(child.isRunning, "-v without -D must stay in the foreground: \(child.standardError)")
+        try TextClient(port: port).expect("version\r\n", Text.version)
+        #expect(!child.standardError.isEmpty, "-v logged nothing")
+    }
+}
