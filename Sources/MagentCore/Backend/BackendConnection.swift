@@ -323,6 +323,13 @@ final class BackendConnection {
             case .itemData(let count, let isLast):
                 head.part.receiveItemBytes(UnsafeRawBufferPointer(rebasing: rest[0..<count]), startsItem: false, endsItem: isLast)
                 offset += count
+                if isLast && head.shape == .meta {
+                    // A meta reply ends with its value.
+                    pending.popFirst()
+                    completed = true
+                    head.part.receiveEnd(from: head.role)
+                    worker.partPool.release(head.part)
+                }
             case .statLine(let length):
                 offset += length
             case .end(let length):
@@ -374,6 +381,8 @@ final class BackendConnection {
     /// can fall back to the backup or answer an error.
     func fail(_ reason: BackendFailure) {
         guard state != .closed else { return }
+        // Nothing was ever written on a connection that never opened.
+        let reason = state == .connected ? reason : reason == .timeout ? .connectTimeout : .notSent
         closeSocket()
         if server.health.recordFailure() {
             log.error("memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1)) is down")

@@ -1,5 +1,7 @@
-// Brings servers that were marked down back into use: probes each one with
-// `version` in the background, backing off while it keeps failing.
+// Watches every server from the main thread: probes the ones marked down
+// until they answer (backing off while they fail), and asks the ones in use
+// for their pid and uptime, so a memcached that restarted empty, seen down or
+// not, is known to be recovering and gets refilled.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -8,10 +10,19 @@ final class HealthMonitor {
     /// First probe this long after a server goes down; doubled per failed probe.
     static let initialBackoffMilliseconds: UInt64 = 200
     static let maximumBackoffMilliseconds: UInt64 = 2000
+    /// How often a server in use is asked who it is.
+    static let identityIntervalMilliseconds: UInt64 = 1000
 
     private struct ProbeSchedule {
         var nextProbe: UInt64
         var backoff: UInt64
+    }
+
+    /// Which memcached process answered, and since when it has run.
+    struct Identity: Equatable {
+        var pid: Int
+        var uptimeSeconds: Int
+        var observedAt: UInt64
     }
 
     private let context: ProxyContext
@@ -19,12 +30,17 @@ final class HealthMonitor {
     private var tick: OpaquePointer?
     private var schedules: [ProbeSchedule?]
     private var probes: [HealthProbe?]
+    private var identities: [Identity?]
+    private var nextIdentityCheck: [UInt64]
 
     init(context: ProxyContext, base: OpaquePointer) {
         self.context = context
         self.base = base
-        schedules = Array(repeating: nil, count: context.topology.servers.count)
-        probes = Array(repeating: nil, count: context.topology.servers.count)
+        let count = context.topology.servers.count
+        schedules = Array(repeating: nil, count: count)
+        probes = Array(repeating: nil, count: count)
+        identities = Array(repeating: nil, count: count)
+        nextIdentityCheck = Array(repeating: 0, count: count)
     }
 
     func start() {
@@ -37,14 +53,19 @@ final class HealthMonitor {
 
     private func check() {
         let now = MonotonicClock.milliseconds()
+        let timeout = UInt64(context.configuration.connectTimeoutMilliseconds + context.configuration.requestTimeoutMilliseconds)
         for server in context.topology.servers {
             if let probe = probes[server.id] {
-                guard let succeeded = probe.outcome else { continue }
+                guard let outcome = probe.outcome else { continue }
                 probes[server.id] = nil
-                probeFinished(server, succeeded: succeeded)
+                probeFinished(server, identity: outcome)
             }
             if server.health.isUp {
                 schedules[server.id] = nil
+                if now >= nextIdentityCheck[server.id] {
+                    nextIdentityCheck[server.id] = now &+ Self.identityIntervalMilliseconds
+                    probes[server.id] = HealthProbe(server: server, base: base, timeoutMilliseconds: timeout)
+                }
                 continue
             }
             guard let schedule = schedules[server.id] else {
@@ -53,26 +74,44 @@ final class HealthMonitor {
                 continue
             }
             guard now >= schedule.nextProbe else { continue }
-            let timeout = UInt64(context.configuration.connectTimeoutMilliseconds + context.configuration.requestTimeoutMilliseconds)
             probes[server.id] = HealthProbe(server: server, base: base, timeoutMilliseconds: timeout)
         }
     }
 
-    private func probeFinished(_ server: BackendServer, succeeded: Bool) {
-        if succeeded {
-            schedules[server.id] = nil
-            if server.health.markUp() {
-                context.logger.error("memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1)) is up")
-            }
+    private func probeFinished(_ server: BackendServer, identity: Identity?) {
+        let name = "memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1))"
+        guard let identity else {
+            if server.health.isUp { return }  // workers decide when a server in use is down
+            let backoff = Swift.min((schedules[server.id]?.backoff ?? Self.initialBackoffMilliseconds) * 2, Self.maximumBackoffMilliseconds)
+            schedules[server.id] = ProbeSchedule(nextProbe: MonotonicClock.milliseconds() &+ backoff, backoff: backoff)
+            context.logger.debug("\(name): probe failed, next in \(backoff) ms")
             return
         }
-        let backoff = Swift.min((schedules[server.id]?.backoff ?? Self.initialBackoffMilliseconds) * 2, Self.maximumBackoffMilliseconds)
-        schedules[server.id] = ProbeSchedule(nextProbe: MonotonicClock.milliseconds() &+ backoff, backoff: backoff)
-        context.logger.debug("memcached \(server.address.displayName): probe failed, next in \(backoff) ms")
+        let previous = identities[server.id]
+        identities[server.id] = identity
+        if !server.health.isUp {
+            schedules[server.id] = nil
+            // It was down: whatever it held may be gone, so it is refilled.
+            server.health.markRecovering()
+            if server.health.markUp() { context.logger.error("\(name) is up, recovering") }
+            return
+        }
+        if let previous, Self.restarted(previous, identity) {
+            if server.health.markRecovering() {
+                context.logger.error("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
+            }
+        }
+    }
+
+    /// A new pid, or an uptime that did not advance with the clock.
+    static func restarted(_ previous: Identity, _ current: Identity) -> Bool {
+        if previous.pid != current.pid { return true }
+        let elapsedSeconds = Int((current.observedAt &- previous.observedAt) / 1000)
+        return current.uptimeSeconds + 2 < previous.uptimeSeconds + elapsedSeconds
     }
 }
 
-/// One probe: connect, send `version`, expect a VERSION line in time. The
+/// One probe: connect, send `stats`, read its pid and uptime in time. The
 /// monitor reads `outcome` on its next tick.
 final class HealthProbe {
     private var fd: Int32 = -1
@@ -80,12 +119,16 @@ final class HealthProbe {
     private var writeEvent: OpaquePointer?
     private var timer: OpaquePointer?
     private var reply: [UInt8] = []
-    /// nil while the probe runs.
-    private(set) var outcome: Bool?
+    private(set) var finished = false
+    /// The identity read, or nil when the probe failed; meaningful once `finished`.
+    private(set) var identity: HealthMonitor.Identity?
+
+    /// nil while running; then .some(identity or nil).
+    var outcome: HealthMonitor.Identity?? { finished ? .some(identity) : nil }
 
     init(server: BackendServer, base: OpaquePointer, timeoutMilliseconds: UInt64) {
         guard case .success(let (socket, _)) = server.socketAddress.connectNonBlocking() else {
-            outcome = false
+            finished = true
             return
         }
         fd = socket
@@ -97,7 +140,7 @@ final class HealthProbe {
             Unmanaged<HealthProbe>.fromOpaque(context!).takeUnretainedValue().readReply()
         }, context)
         timer = event_new(base, -1, 0, { _, _, context in
-            Unmanaged<HealthProbe>.fromOpaque(context!).takeUnretainedValue().finish(false)
+            Unmanaged<HealthProbe>.fromOpaque(context!).takeUnretainedValue().finish(nil)
         }, context)
         event_add(writeEvent, nil)
         event_add(readEvent, nil)
@@ -105,38 +148,58 @@ final class HealthProbe {
         event_add(timer, &interval)
     }
 
-    deinit { finish(false) }
+    deinit { finish(nil) }
 
     private func sendRequest() {
-        let request: StaticString = "version\r\n"
+        let request: StaticString = "stats\r\n"
         if send(fd, request.utf8Start, request.utf8CodeUnitCount, Int32(MSG_NOSIGNAL)) != request.utf8CodeUnitCount {
-            finish(false)
+            finish(nil)
         }
     }
 
     private func readReply() {
-        var chunk = [UInt8](repeating: 0, count: 256)
+        var chunk = [UInt8](repeating: 0, count: 4096)
         let received = recv(fd, &chunk, chunk.count, 0)
         guard received > 0 else {
             if received < 0 && (errno == EAGAIN || errno == EINTR) { return }
-            finish(false)
+            finish(nil)
             return
         }
         reply.append(contentsOf: chunk[0..<received])
-        if let newline = reply.firstIndex(of: 10) {
-            finish(reply[0..<newline].starts(with: Array("VERSION ".utf8)))
-        } else if reply.count > 1024 {
-            finish(false)
+        if reply.count > 64 * 1024 {
+            finish(nil)
+        } else if reply.count >= 5 && reply.suffix(5).elementsEqual("END\r\n".utf8) {
+            finish(Self.identity(fromStats: reply))
+        } else if reply.first != UInt8(ascii: "S") {
+            finish(nil)
         }
     }
 
-    private func finish(_ succeeded: Bool) {
+    /// pid and uptime from a `stats` reply.
+    static func identity(fromStats reply: [UInt8]) -> HealthMonitor.Identity? {
+        var pid: Int? = nil
+        var uptime: Int? = nil
+        for line in reply.split(separator: 10) {
+            let fields = line.split(separator: 32)
+            guard fields.count >= 3, fields[0].elementsEqual("STAT".utf8) else { continue }
+            let value = Int(String(decoding: fields[2].filter { $0 != 13 }, as: UTF8.self))
+            if fields[1].elementsEqual("pid".utf8) { pid = value }
+            if fields[1].elementsEqual("uptime".utf8) { uptime = value }
+        }
+        guard let pid, let uptime else { return nil }
+        return HealthMonitor.Identity(pid: pid, uptimeSeconds: uptime, observedAt: MonotonicClock.milliseconds())
+    }
+
+    private func finish(_ identity: HealthMonitor.Identity?) {
         for event in [readEvent, writeEvent, timer] where event != nil { event_free(event) }
         readEvent = nil
         writeEvent = nil
         timer = nil
         if fd >= 0 { close(fd) }
         fd = -1
-        if outcome == nil { outcome = succeeded }
+        if !finished {
+            finished = true
+            self.identity = identity
+        }
     }
 }

@@ -4,12 +4,31 @@ import Synchronization
 
 public final class ServerHealth: Sendable {
     private let down = Atomic<Bool>(false)
+    private let recovering = Atomic<Bool>(false)
     private let consecutiveFailures = Atomic<Int>(0)
     let failureLimit: Int
+    /// Refill progress while recovering: keys copied so far, keys still to copy.
+    public let refillCopied = Counter()
+    public let refillLeft = Counter()
 
     init(failureLimit: Int) { self.failureLimit = failureLimit }
 
     public var isUp: Bool { !down.load(ordering: .relaxed) }
+
+    /// Back after being down or after a restart: in use, but it may have lost
+    /// its data, so misses are asked of the other copy and it is being refilled.
+    public var isRecovering: Bool { recovering.load(ordering: .relaxed) }
+
+    /// "up", "down" or "recovering", for stats and logs.
+    public var stateName: String { !isUp ? "down" : isRecovering ? "recovering" : "up" }
+
+    /// Returns true for the call that started the recovery.
+    @discardableResult
+    func markRecovering() -> Bool {
+        recovering.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
+
+    func markRecovered() { recovering.store(false, ordering: .relaxed) }
 
     /// A reply arrived: the failure streak ends (no write when there is none).
     func recordSuccess() {

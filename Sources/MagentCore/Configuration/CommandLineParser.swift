@@ -16,6 +16,7 @@ public struct CommandLineParser {
     ]
     static let longOptions: [String: Bool] = [
         "legacy-ketama": false, "connect-timeout": true, "request-timeout": true, "failure-limit": true, "help": false,
+        "miss-failover": false, "refill-rate": true,
     ]
 
     let programName: String
@@ -153,6 +154,11 @@ public struct CommandLineParser {
             } else {
                 configuration.requestTimeoutMilliseconds = milliseconds
             }
+        case "miss-failover":
+            configuration.missFailoverAlways = true
+        case "refill-rate":
+            guard let rate = Int(value), rate > 0, rate <= 10_000_000 else { return invalid("--refill-rate", value, "keys per second from 1 to 10000000") }
+            configuration.refillRate = rate
         case "failure-limit":
             guard let count = Int(value), count > 0, count <= 1000 else { return invalid("--failure-limit", value, "a number from 1 to 1000") }
             configuration.failureLimit = count

@@ -34,6 +34,10 @@ public struct Configuration: Sendable, Equatable {
     public var requestTimeoutMilliseconds = 1000
     /// --failure-limit: consecutive failures before a server is marked down.
     public var failureLimit = 2
+    /// --miss-failover: ask the backup on every miss, not only while the primary recovers.
+    public var missFailoverAlways = false
+    /// --refill-rate: keys per second copied into a recovering server.
+    public var refillRate = 5000
 
     public init() {}
 

@@ -23,6 +23,8 @@ public enum UsageText {
           --connect-timeout ms, set memcached connect timeout, default is 1000
           --request-timeout ms, set memcached reply timeout, default is 1000
           --failure-limit number, set failures in a row before a server is marked down, default is 2
+          --miss-failover ask the backup on every miss, not only while a restarted server is refilled
+          --refill-rate number, set keys per second copied into a restarted server, default is 5000
 
         """
     }

@@ -10,6 +10,8 @@ public enum ReplyShape: UInt8, Sendable {
     case line
     /// STAT lines then END.
     case stats
+    /// One meta reply: VA with a value, EN, or a status line (HD, NF, NS, EX).
+    case meta
 }
 
 public enum BackendReplyStep: Sendable, Equatable {
@@ -74,6 +76,18 @@ public struct BackendReplyParser: Sendable {
         case .line:
             if content.starts(with: "VALUE ") || content.starts(with: "STAT ") || content.isEmpty { return .protocolError }
             return .line(length: length, isError: isError)
+        case .meta:
+            if isError { return .line(length: length, isError: true) }
+            if content.count == 2 && content.starts(with: "EN") { return .end(length: length) }
+            if content.starts(with: "VA ") {
+                guard let bytes = Self.field(1, of: content) else { return .protocolError }
+                dataRemaining = bytes + 2
+                return .itemHeader(length: length)
+            }
+            if content.count >= 2 && (content.starts(with: "HD") || content.starts(with: "NF") || content.starts(with: "NS") || content.starts(with: "EX")) {
+                return .line(length: length, isError: false)
+            }
+            return .protocolError
         }
     }
 
@@ -92,19 +106,22 @@ public struct BackendReplyParser: Sendable {
     }
 
     /// The <bytes> field of "VALUE <key> <flags> <bytes> [<cas>]".
-    private static func valueLength(_ line: UnsafeRawBufferPointer) -> Int? {
+    private static func valueLength(_ line: UnsafeRawBufferPointer) -> Int? { field(3, of: line) }
+
+    /// Token `wanted` (0-based, space-separated) of a line, as a decimal number.
+    static func field(_ wanted: Int, of line: UnsafeRawBufferPointer) -> Int? {
         var tokenIndex = 0
         var index = 0
         var value = 0
         var digits = 0
         while index < line.count {
             if line[index] == 32 {
-                if tokenIndex == 3 && digits > 0 { return value }
+                if tokenIndex == wanted && digits > 0 { return value }
                 while index < line.count && line[index] == 32 { index += 1 }
                 tokenIndex += 1
                 continue
             }
-            if tokenIndex == 3 {
+            if tokenIndex == wanted {
                 let digit = Int(line[index]) - 48
                 guard digit >= 0 && digit < 10, digits < 10 else { return nil }
                 value = value * 10 + digit
@@ -112,7 +129,7 @@ public struct BackendReplyParser: Sendable {
             }
             index += 1
         }
-        return tokenIndex == 3 && digits > 0 ? value : nil
+        return tokenIndex == wanted && digits > 0 ? value : nil
     }
 }
 

@@ -33,6 +33,19 @@ public enum Command: UInt8, Sendable, CaseIterable {
         }
     }
 
+    /// Writes the backup cannot simply repeat (its copy may be stale or
+    /// missing): sent to the primary only, and copied once the primary applied them.
+    public var replicatesAfterPrimary: Bool {
+        switch self {
+        case .add, .replace, .cas, .append, .prepend, .incr, .decr, .touch: return true
+        default: return false
+        }
+    }
+
+    /// add, replace and cas: the value is kept to be set on the backup once
+    /// the primary stored it.
+    public var capturesValue: Bool { self == .add || self == .replace || self == .cas }
+
     /// Sent to every primary and backup; the client hears OK only if all agree.
     public var isBroadcast: Bool { self == .flushAll || self == .verbosity }
 

@@ -29,6 +29,8 @@ final class ClientConnection {
     /// Replies still owed, oldest first.
     private var replies = RingBuffer<ReplyPart>(initialCapacity: 8)
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
+    /// add/replace/cas: the part that keeps a copy of the value for the backup.
+    private var streamCapture: ReplyPart?
 
     var isDirty = false
     private(set) var isClosed = false
@@ -162,7 +164,22 @@ final class ClientConnection {
         if streamTargets.0 == nil { streamTargets.0 = target } else { streamTargets.1 = target }
     }
 
+    /// Keeps a copy of the coming data block in `part.replica`.
+    func captureValue(into part: ReplyPart) {
+        part.holds += 1
+        part.capturing = true
+        streamCapture = part
+    }
+
     private func streamData(_ bytes: UnsafeRawBufferPointer, isLast: Bool) {
+        if let capture = streamCapture {
+            capture.replica.append(bytes)
+            if isLast {
+                streamCapture = nil
+                capture.captureFinished()
+                worker.partPool.release(capture)
+            }
+        }
         for index in 0..<2 {
             guard let target = index == 0 ? streamTargets.0 : streamTargets.1 else { continue }
             if let staging = target.staging {
@@ -346,6 +363,11 @@ final class ClientConnection {
             }
         }
         streamTargets = (nil, nil)
+        if let capture = streamCapture {
+            streamCapture = nil
+            capture.replica.clear()  // never sent: the value is incomplete
+            worker.partPool.release(capture)
+        }
         while let part = replies.popFirst() {
             part.client = nil
             worker.partPool.release(part)

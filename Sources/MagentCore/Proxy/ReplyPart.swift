@@ -10,12 +10,18 @@ public enum BackendFailure: UInt8, Sendable {
     case protocolError
     /// The client stopped sending in the middle of a value; the value was dropped.
     case uploadStalled
+    /// The connection never opened (refused, or not in time): the request
+    /// surely did not reach the server.
+    case notSent
+    case connectTimeout
+
+    var requestWasNotSent: Bool { self == .notSent || self == .connectTimeout }
 
     var replyText: StaticString {
         switch self {
-        case .timeout: return "SERVER_ERROR backend timeout\r\n"
+        case .timeout, .connectTimeout: return "SERVER_ERROR backend timeout\r\n"
         case .uploadStalled: return "SERVER_ERROR value not received in time\r\n"
-        case .unavailable, .protocolError: return "SERVER_ERROR backend unavailable\r\n"
+        case .unavailable, .protocolError, .notSent: return "SERVER_ERROR backend unavailable\r\n"
         }
     }
 }
@@ -32,6 +38,9 @@ final class ReplyPart {
         case broadcast
         /// quit, or an error after which the stream cannot continue.
         case close
+        /// Copies a key from the primary to the backup after a write the
+        /// backup cannot simply repeat (append, incr, touch...). Silent.
+        case replicator
     }
 
     enum SourceState: UInt8 {
@@ -68,6 +77,35 @@ final class ReplyPart {
     var outstanding = 0
     var refusals = 0
 
+    /// Write: what was asked, for whom, on which key (replication needs them).
+    var command = Command.get
+    var clientID = 0
+    let key = ByteBuffer()
+    /// Data kept for later: the value of a write replicated after the primary
+    /// (its command line is in `request`), a repaired item's write-back, a
+    /// replicator's set.
+    let replica = ByteBuffer()
+    /// The client is still sending the value being kept in `replica`.
+    var capturing = false
+    /// The primary could not be reached: the request goes to the backup as
+    /// soon as its value is complete.
+    var fallbackPending = false
+
+    /// Retrieval: keys the primary lacks are asked of the backup (the primary
+    /// is recovering, or --miss-failover).
+    var missFailover = false
+    /// Offset in `request` of the first key no VALUE has answered yet.
+    var keyCursor = 0
+    /// Keys the primary lacked, each preceded by a space.
+    let missingKeys = ByteBuffer()
+    var repairing = false
+    var repairOutstanding = 0
+    /// Offset in `missingKeys` of the key the next backup reply is for.
+    var repairCursor = 0
+    var repairItemStarted = false
+    /// The backup's copy of a key deleted while the backup was away: dropped.
+    var repairSkip = false
+
     init(worker: Worker) { self.worker = worker }
 
     /// Back to the state of a fresh part, keeping buffer capacity.
@@ -90,6 +128,21 @@ final class ReplyPart {
         itemStart = 0
         outstanding = 0
         refusals = 0
+        command = .get
+        clientID = 0
+        key.clear()
+        replica.clear()
+        if replica.capacity > 64 * 1024 { replica.releaseStorage() }
+        capturing = false
+        fallbackPending = false
+        missFailover = false
+        keyCursor = 0
+        missingKeys.clear()
+        repairing = false
+        repairOutstanding = 0
+        repairCursor = 0
+        repairItemStarted = false
+        repairSkip = false
     }
 
     // MARK: - Toward the client
@@ -121,8 +174,17 @@ final class ReplyPart {
 
     /// Part of a VALUE block of a retrieval reply.
     func receiveItemBytes(_ bytes: UnsafeRawBufferPointer, startsItem: Bool, endsItem: Bool) {
+        if kind == .replicator {
+            replicatorReceive(bytes, startsItem: startsItem)
+            return
+        }
         guard !isComplete else { return }
+        if repairing {
+            repairReceive(bytes, startsItem: startsItem, endsItem: endsItem)
+            return
+        }
         if startsItem {
+            if missFailover { noteAnswered(valueHeader: bytes) }
             itemOpen = true
             itemStart = buffer.readableCount
         }
@@ -130,18 +192,33 @@ final class ReplyPart {
         if endsItem { itemOpen = false }
     }
 
-    /// The END of a retrieval reply.
+    /// The END of a retrieval reply, EN or the end of a VA value of a meta reply.
     func receiveEnd(from role: ServerRole) {
-        guard kind == .retrieval else { return }
-        complete()
+        switch kind {
+        case .retrieval:
+            guard !isComplete else { return }
+            if repairing {
+                repairEntryDone()
+            } else if !(missFailover && role == .primary && startRepair()) {
+                complete()
+            }
+        case .replicator:
+            replicatorEnd()
+        default:
+            break
+        }
     }
 
     /// A one-line reply.
     func receiveLine(_ line: UnsafeRawBufferPointer, from role: ServerRole, isError: Bool) {
         switch kind {
         case .retrieval:
-            // An error instead of VALUE/END: treat it like a failed server.
-            retrievalFailed(role: role, reason: .unavailable)
+            if repairing {
+                repairEntryDone()  // the backup could not answer this key: a miss
+            } else {
+                // An error instead of VALUE/END: treat it like a failed server.
+                retrievalFailed(role: role, reason: .unavailable)
+            }
         case .write:
             if role == .primary {
                 primaryState = .replied
@@ -149,6 +226,7 @@ final class ReplyPart {
                     emit(line)
                     complete()
                 }
+                replicateAfterPrimary(line)
             } else {
                 backupState = .replied
                 if !isComplete { backupReply.append(line) }
@@ -158,7 +236,7 @@ final class ReplyPart {
             outstanding -= 1
             if !(line.count == 4 && line.starts(with: "OK")) { refusals += 1 }
             resolveBroadcast()
-        case .local, .close:
+        case .local, .close, .replicator:
             break
         }
     }
@@ -168,15 +246,21 @@ final class ReplyPart {
         failure = reason
         switch kind {
         case .retrieval:
-            retrievalFailed(role: role, reason: reason)
+            if repairing {
+                repairEntryDone()
+            } else {
+                retrievalFailed(role: role, reason: reason)
+            }
         case .write:
             if role == .primary { primaryState = .failed } else { backupState = .failed }
+            if command == .delete { keepDeleteFor(role: role) }
+            if role == .primary && reason.requestWasNotSent && fallBackToBackup() { return }
             resolveWrite()
         case .broadcast:
             outstanding -= 1
             refusals += 1
             resolveBroadcast()
-        case .local, .close:
+        case .local, .close, .replicator:
             break
         }
     }

@@ -7,8 +7,8 @@ final class RequestForwarder {
     /// Retrieval parts being filled, one per (primary, backup) pair.
     private var groupParts: [ReplyPart?]
     private var groupsUsed: [Int] = []
-    /// A request line being assembled for a broadcast.
-    private let lineScratch = ByteBuffer(capacity: 64)
+    /// A request line being assembled (broadcasts, meta reads).
+    let lineScratch = ByteBuffer(capacity: 64)
 
     init(worker: Worker) {
         self.worker = worker
@@ -33,7 +33,13 @@ final class RequestForwarder {
             client.closeAfterReplies()
         case .stats:
             if request.hasArguments {
-                client.reply(ClientError.unknownCommand.replyText)
+                let argument = UnsafeRawBufferPointer(rebasing: line[request.argument.start..<request.argument.end])
+                if argument.elementsEqual("servers".utf8) {
+                    var text = ServerStatsBlock.render(context: worker.context)
+                    text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
+                } else {
+                    client.reply(ClientError.unknownCommand.replyText)
+                }
             } else {
                 var text = AgentStatsBlock.render(topology: topology, stats: worker.context.stats)
                 text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
@@ -75,6 +81,12 @@ final class RequestForwarder {
             part.request.append("\r\n")
             client.enqueue(part)
             if worker.isUp(part.route.primary) {
+                part.command = request.command
+                part.clientID = client.id
+                // Keys a recovering primary lacks are asked of the backup.
+                part.missFailover = (request.command == .get || request.command == .gets) && part.route.hasBackup
+                    && (worker.context.configuration.missFailoverAlways || worker.isRecovering(part.route.primary))
+                part.keyCursor = request.command.verb.utf8CodeUnitCount
                 sendRetrieval(part, to: part.route.primary, role: .primary)
             } else if part.route.hasBackup && worker.isUp(part.route.backup) {
                 sendRetrieval(part, to: part.route.backup, role: .backup)
@@ -101,10 +113,14 @@ final class RequestForwarder {
     /// To the primary and, at the same time, to the backup; to the backup
     /// alone when the primary is down. The part decides what the client hears.
     private func forwardWrite(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
-        let route = topology.route(for: UnsafeRawBufferPointer(rebasing: line[request.key.start..<request.key.end]))
+        let key = UnsafeRawBufferPointer(rebasing: line[request.key.start..<request.key.end])
+        let route = topology.route(for: key)
         let part = worker.partPool.acquire(worker: worker, kind: .write)
         part.holds += 1  // the forwarder's own, until the request is out
         part.route = route
+        part.command = request.command
+        part.clientID = client.id
+        part.key.append(key)
         if !request.noreply { client.enqueue(part) }
         let forwarded = UnsafeRawBufferPointer(rebasing: line[request.forward.start..<request.forward.end])
 
@@ -113,13 +129,36 @@ final class RequestForwarder {
         if primaryUp {
             part.primaryState = .pending
             send(part, forwarded, request, to: route.primary, role: .primary, client: client)
+            if route.hasBackup && request.command.replicatesAfterPrimary {
+                // Kept for the backup: for a copy once the primary applied it,
+                // or for the backup alone if the primary cannot be reached.
+                part.request.append(forwarded)
+                part.request.append("\r\n")
+                if request.command.hasDataBlock { client.captureValue(into: part) }
+            }
         }
-        if backupUp {
+        // set and delete go to both at once; the others reach the backup once
+        // the primary applied them (replicateAfterPrimary), unless the primary is down.
+        if backupUp && (!primaryUp || !request.command.replicatesAfterPrimary) {
             part.backupState = .pending
             send(part, forwarded, request, to: route.backup, role: .backup, client: client)
         }
+        if request.command == .delete {
+            if !primaryUp { part.keepDeleteFor(role: .primary) }
+            if route.hasBackup && !backupUp { part.keepDeleteFor(role: .backup) }
+        }
         if !primaryUp && !backupUp { part.resolveWrite() }
         worker.partPool.release(part)
+    }
+
+    /// A request whose reply nobody waits for (write-backs and replica copies).
+    func submitSilently(_ bytes: UnsafeRawBufferPointer, to server: Int, clientID: Int) {
+        let part = worker.partPool.acquire(worker: worker, kind: .write)
+        part.route = Route(primary: server, backup: -1)
+        part.primaryState = .pending
+        worker.pools[server].connection(forClient: clientID).submit(
+            bytes, appendLineEnd: false,
+            entry: PendingReply(part: part, role: .primary, shape: .line, deadline: worker.replyDeadline()))
     }
 
     private func send(_ part: ReplyPart, _ line: UnsafeRawBufferPointer, _ request: ParsedRequest,

@@ -6,6 +6,8 @@ public final class ProxyContext: Sendable {
     public let topology: ServerTopology
     public let stats: ProxyStats
     public let logger: Logger
+    /// Deletes servers missed while unreachable (see PendingDeletes).
+    public let pendingDeletes: PendingDeletes
     /// "VERSION memcached agent v<version>\r\n"
     let versionReply: [UInt8]
 
@@ -14,6 +16,7 @@ public final class ProxyContext: Sendable {
         self.topology = topology
         stats = ProxyStats(workers: configuration.threads, servers: topology.servers.count)
         logger = Logger(verbosity: configuration.verbosity)
+        pendingDeletes = PendingDeletes(servers: topology.servers.count)
         versionReply = Array("VERSION \(MagentVersion.banner)\r\n".utf8)
     }
 }

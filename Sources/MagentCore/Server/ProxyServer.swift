@@ -90,6 +90,8 @@ public enum ProxyServer {
         listeners.forEach { acceptor.listen(on: $0) }
         let monitor = HealthMonitor(context: context, base: base)
         monitor.start()
+        let refiller = ServerRefiller(context: context)
+        refiller.start()
         var signalEvents: [OpaquePointer] = []
         for signalNumber in [SIGTERM, SIGINT] {
             if let event = event_new(base, signalNumber, Int16(EV_SIGNAL | EV_PERSIST), { signalNumber, _, base in
@@ -102,7 +104,7 @@ public enum ProxyServer {
         context.logger.info("\(MagentVersion.banner) listening: \(listenDescription(context.configuration)); " +
                             "\(context.topology.primaryCount) servers, \(context.topology.backupCount) backups, \(workers.count) threads")
         event_base_dispatch(base)
-        withExtendedLifetime((acceptor, monitor, workers)) {}
+        withExtendedLifetime((acceptor, monitor, refiller, workers)) {}
         listeners.forEach { close($0) }
     }
 

@@ -72,6 +72,8 @@ final class Worker: @unchecked Sendable {
 
     func isUp(_ server: Int) -> Bool { context.topology.servers[server].health.isUp }
 
+    func isRecovering(_ server: Int) -> Bool { context.topology.servers[server].health.isRecovering }
+
     /// When a reply sent now becomes late.
     func replyDeadline() -> UInt64 {
         MonotonicClock.milliseconds() &+ UInt64(context.configuration.requestTimeoutMilliseconds)

@@ -1,0 +1,219 @@
+// Refills a recovering server in the background: lists the keys of the other
+// copy (lru_crawler metadump), and copies back every key that belongs to the
+// recovering server with add semantics, flags and remaining TTL, at a bounded
+// rate. A recovering primary is refilled from the backups, a recovering
+// backup from the primaries. Runs on its own thread with blocking sockets.
+import Glibc
+
+final class ServerRefiller: @unchecked Sendable {
+    private let context: ProxyContext
+    private var thread = pthread_t()
+    /// Keys copied per pipelined round trip.
+    static let batchSize = 64
+    /// memcached's limit for a relative exptime; longer TTLs go as absolute times.
+    static let maxRelativeExptime = 60 * 60 * 24 * 30
+
+    init(context: ProxyContext) { self.context = context }
+
+    func start() {
+        let status = pthread_create(&thread, nil, { context in
+            Unmanaged<ServerRefiller>.fromOpaque(context!).takeUnretainedValue().run()
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+        if status != 0 { context.logger.error("cannot start the refill thread: \(errorText(status))") }
+    }
+
+    private var log: Logger { context.logger }
+
+    private func run() {
+        while true {
+            for server in context.topology.servers where server.health.isUp && server.health.isRecovering {
+                do {
+                    try refill(server)
+                    server.health.markRecovered()
+                    log.error("memcached \(server.address.displayName): refilled, \(server.health.refillCopied.current) keys copied")
+                } catch {
+                    log.error("memcached \(server.address.displayName): refill interrupted (\(error)); retrying")
+                    usleep(1_000_000)
+                }
+            }
+            usleep(100_000)
+        }
+    }
+
+    private func connect(_ server: BackendServer) throws -> BlockingConnection {
+        try BlockingConnection(to: server.socketAddress,
+                               timeoutMilliseconds: max(context.configuration.requestTimeoutMilliseconds, 2000))
+    }
+
+    /// The servers holding the other copy of `target`'s keys.
+    private func sources(for target: BackendServer) -> [BackendServer] {
+        context.topology.servers.filter { $0.role != target.role && $0.health.isUp }
+    }
+
+    private func refill(_ target: BackendServer) throws {
+        let health = target.health
+        health.refillCopied.add(-health.refillCopied.current)
+        health.refillLeft.add(-health.refillLeft.current)
+        let destination = try connect(target)
+        try applyPendingDeletes(on: target, over: destination)
+
+        var work: [(source: BackendServer, keys: [[UInt8]])] = []
+        for source in sources(for: target) {
+            let keys = try listKeys(on: source).filter { key in
+                let route = key.withUnsafeBytes { context.topology.route(for: $0) }
+                return target.role == .primary
+                    ? route.primary == target.id && route.backup == source.id
+                    : route.backup == target.id && route.primary == source.id
+            }
+            work.append((source, keys))
+            health.refillLeft.add(keys.count)
+        }
+        log.error("memcached \(target.address.displayName): refilling \(health.refillLeft.current) keys")
+        let rate = Double(context.configuration.refillRate)
+        for (source, keys) in work {
+            let origin = try connect(source)
+            var start = 0
+            while start < keys.count {
+                let began = MonotonicClock.milliseconds()
+                let batch = Array(keys[start..<min(start + Self.batchSize, keys.count)])
+                let copied = try copy(batch, from: source, over: origin, to: destination)
+                health.refillCopied.add(copied)
+                health.refillLeft.add(-batch.count)
+                start += batch.count
+                // Rate limit: a batch takes at least batch / rate seconds.
+                let minimum = Double(batch.count) / rate * 1000
+                let spent = Double(MonotonicClock.milliseconds() - began)
+                if spent < minimum { usleep(UInt32((minimum - spent) * 1000)) }
+                guard target.health.isUp else { throw BlockingConnection.Failure(description: "the server went down") }
+            }
+        }
+    }
+
+    /// Deletes the server missed while it was away.
+    private func applyPendingDeletes(on target: BackendServer, over connection: BlockingConnection) throws {
+        for key in context.pendingDeletes.keys(for: target.id) {
+            try connection.send(Array("delete ".utf8) + key + [13, 10])
+            let reply = try connection.readLine()
+            guard reply.elementsEqual("DELETED".utf8) || reply.elementsEqual("NOT_FOUND".utf8) else {
+                throw BlockingConnection.Failure(description: "delete answered \(String(decoding: reply, as: UTF8.self))")
+            }
+            context.pendingDeletes.remove(server: target.id, key: key)
+        }
+    }
+
+    /// Every key a server holds, from `lru_crawler metadump all`.
+    private func listKeys(on server: BackendServer) throws -> [[UInt8]] {
+        let connection = try connect(server)
+        for attempt in 0..<50 {
+            try connection.send(Array("lru_crawler metadump all\r\n".utf8))
+            var keys: [[UInt8]] = []
+            while true {
+                let line = try connection.readLine()
+                if line.elementsEqual("END".utf8) { return keys }
+                if line.starts(with: "BUSY".utf8) && attempt < 49 { break }
+                guard line.starts(with: "key=".utf8) else {
+                    throw BlockingConnection.Failure(description: "metadump answered \(String(decoding: line.prefix(80), as: UTF8.self))")
+                }
+                let field = line.dropFirst(4).prefix { $0 != 32 }
+                if let key = Self.percentDecoded(field) { keys.append(key) }
+            }
+            usleep(100_000)
+        }
+        throw BlockingConnection.Failure(description: "the lru crawler stayed busy")
+    }
+
+    static func percentDecoded(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
+        var index = text.startIndex
+        while index < text.endIndex {
+            if text[index] == 37 {
+                guard index + 2 < text.endIndex,
+                      let high = hexValue(text[index + 1]), let low = hexValue(text[index + 2]) else { return nil }
+                bytes.append(high << 4 | low)
+                index += 3
+            } else {
+                bytes.append(text[index])
+                index += 1
+            }
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 48...57: return byte - 48
+        case 65...70: return byte - 55
+        case 97...102: return byte - 87
+        default: return nil
+        }
+    }
+
+    /// Reads a batch from the source with `mg` (value, flags, remaining TTL)
+    /// and adds each to the destination. Returns how many were stored.
+    private func copy(_ keys: [[UInt8]], from source: BackendServer, over origin: BlockingConnection,
+                      to destination: BlockingConnection) throws -> Int {
+        var request: [UInt8] = []
+        for key in keys { request += Array("mg ".utf8) + key + Array(" s v f t\r\n".utf8) }
+        try origin.send(request)
+        var additions: [UInt8] = []
+        var count = 0
+        for key in keys {
+            guard let item = try MetaItem.read(from: origin) else { continue }
+            // A key deleted while its source was unreachable must not come back.
+            if key.withUnsafeBytes({ context.pendingDeletes.contains(server: source.id, key: $0) }) { continue }
+            additions += Array("add ".utf8) + key + Array(" \(item.flags) \(Self.exptime(remaining: item.ttl)) \(item.value.count)\r\n".utf8)
+            additions += item.value + [13, 10]
+            count += 1
+        }
+        guard count > 0 else { return 0 }
+        try destination.send(additions)
+        var stored = 0
+        for _ in 0..<count {
+            let reply = try destination.readLine()
+            if reply.elementsEqual("STORED".utf8) { stored += 1 }
+        }
+        return stored
+    }
+
+    /// The exptime that gives an item `remaining` seconds more (-1: never expires).
+    static func exptime(remaining: Int) -> Int {
+        if remaining < 0 { return 0 }
+        if remaining == 0 { return 1 }
+        if remaining <= maxRelativeExptime { return remaining }
+        return Int(time(nil)) + remaining
+    }
+}
+
+/// One `mg <key> s v f t` reply.
+struct MetaItem {
+    var flags: UInt32
+    var ttl: Int
+    var value: [UInt8]
+
+    /// nil for a miss (EN).
+    static func read(from connection: BlockingConnection) throws -> MetaItem? {
+        let header = try connection.readLine()
+        if header.elementsEqual("EN".utf8) { return nil }
+        guard header.starts(with: "VA ".utf8) else {
+            throw BlockingConnection.Failure(description: "mg answered \(String(decoding: header.prefix(80), as: UTF8.self))")
+        }
+        let fields = header.split(separator: 32)
+        guard fields.count >= 2, let size = Int(String(decoding: fields[1], as: UTF8.self)) else {
+            throw BlockingConnection.Failure(description: "bad mg header")
+        }
+        var item = MetaItem(flags: 0, ttl: -1, value: [])
+        for field in fields.dropFirst(2) {
+            let value = String(decoding: field.dropFirst(), as: UTF8.self)
+            switch field.first {
+            case UInt8(ascii: "f"): item.flags = UInt32(value) ?? 0
+            case UInt8(ascii: "t"): item.ttl = Int(value) ?? -1
+            default: break
+            }
+        }
+        let data = try connection.readBytes(size + 2)
+        item.value = Array(data[0..<size])
+        return item
+    }
+}
