@@ -608,6 +608,35 @@ let badRequests: [RequestRow] = [
         #expect(keys == ["a", "bb", "ccc"])
     }
 
+    @Test("--allow-control-keys passes control bytes in keys, but never NUL, CR or LF")
+    func controlKeysWhenAllowed() {
+        func parse(_ bytes: [UInt8]) -> ParseStep {
+            var parser = RequestParser(allowControlKeys: true)
+            return bytes.withUnsafeBytes { parser.next($0) }
+        }
+        for byte: UInt8 in [1, 9, 0x10, 0x1b, 0x7f] {
+            guard case .request(let request) = parse(Array("get a".utf8) + [byte] + Array("b\r\n".utf8)) else {
+                Issue.record("key with byte \(byte) refused")
+                continue
+            }
+            #expect(request.keys.count == 3)
+        }
+        for byte: UInt8 in [0, 13] {
+            #expect(parse(Array("get a".utf8) + [byte] + Array("b\r\n".utf8)) == .invalid(.badCommandLine, consumed: 9))
+        }
+    }
+
+    @Test("verbosity noreply is silent and changes nothing, as in memcached")
+    func verbosityNoreply() {
+        var parser = RequestParser()
+        let step = Array("verbosity noreply\r\n".utf8).withUnsafeBytes { parser.next($0) }
+        guard case .request(let request) = step else {
+            Issue.record("verbosity noreply refused: \(step)")
+            return
+        }
+        #expect(request.command == .verbosity && request.noreply && request.argument.count == 0)
+    }
+
     @Test("ClientError replies are memcached's texts", arguments: [
         (ClientError.unknownCommand, "ERROR\r\n"),
         (.badCommandLine, "CLIENT_ERROR bad command line format\r\n"),

@@ -28,6 +28,7 @@ let expectedUsageBody = """
       --failure-limit number, set failures in a row before a server is marked down, default is 2
       --miss-failover ask the backup on every miss, not only while a restarted server is refilled
       --refill-rate number, set keys per second copied into a restarted server, default is 5000
+      --allow-control-keys accept keys with control bytes other than NUL, CR and LF, as memcached does
 
     """
 

@@ -1137,7 +1137,7 @@ final class MockBackend: @unchecked Sendable {
 // MARK: - Protocol text
 
 enum Text {
-    static let version = "VERSION memcached agent v1.0.0\r\n"
+    static let version = "VERSION 1.6.0 memcached agent v1.0.0\r\n"
     static let badFormat = "CLIENT_ERROR bad command line format\r\n"
 
     /// The `VALUE` block memcached sends for one item (without END).

@@ -16,7 +16,7 @@ public struct CommandLineParser {
     ]
     static let longOptions: [String: Bool] = [
         "legacy-ketama": false, "connect-timeout": true, "request-timeout": true, "failure-limit": true, "help": false,
-        "miss-failover": false, "refill-rate": true,
+        "miss-failover": false, "refill-rate": true, "allow-control-keys": false,
     ]
 
     let programName: String
@@ -156,6 +156,8 @@ public struct CommandLineParser {
             }
         case "miss-failover":
             configuration.missFailoverAlways = true
+        case "allow-control-keys":
+            configuration.allowControlKeys = true
         case "refill-rate":
             guard let rate = Int(value), rate > 0, rate <= 10_000_000 else { return invalid("--refill-rate", value, "keys per second from 1 to 10000000") }
             configuration.refillRate = rate

@@ -38,6 +38,8 @@ public struct Configuration: Sendable, Equatable {
     public var missFailoverAlways = false
     /// --refill-rate: keys per second copied into a recovering server.
     public var refillRate = 5000
+    /// --allow-control-keys: pass keys with control bytes (not NUL, CR, LF) as memcached does.
+    public var allowControlKeys = false
 
     public init() {}
 

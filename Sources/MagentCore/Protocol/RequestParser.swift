@@ -30,8 +30,12 @@ public struct RequestParser: Sendable {
     }
 
     private(set) var state: State = .line(scanned: 0)
+    /// Accept keys with control bytes other than NUL, CR and LF, as memcached
+    /// itself does (--allow-control-keys); by default they are refused, as
+    /// memcached's protocol says keys must not contain them.
+    let allowControlKeys: Bool
 
-    public init() {}
+    public init(allowControlKeys: Bool = false) { self.allowControlKeys = allowControlKeys }
 
     /// True while a data block is being passed through.
     public var isInDataBlock: Bool {
@@ -122,7 +126,7 @@ public struct RequestParser: Sendable {
             else { return .invalid(.unknownCommand, consumed: lineLength) }
 
             var request = ParsedRequest(command: command, lineLength: lineLength)
-            let text = LineText(input: input)
+            let text = LineText(input: input, allowControlKeys: allowControlKeys)
 
             if command.isRetrieval {
                 return parseRetrieval(&request, tokens: tokens, count: count, text: text, contentEnd: contentEnd)
@@ -199,6 +203,11 @@ public struct RequestParser: Sendable {
 
             case .verbosity:
                 guard count == 2 || count == 3 else { return .invalid(.unknownCommand, consumed: lineLength) }
+                if count == 2 && endsWithNoreply {
+                    // memcached stays silent and changes nothing.
+                    request.noreply = true
+                    return .request(request)
+                }
                 guard text.uint64(tokens[1]).map({ $0 <= UInt64(UInt32.max) }) == true else {
                     return .invalid(.badCommandLine, consumed: lineLength)
                 }
@@ -268,17 +277,23 @@ public struct KeyIterator {
 /// memcached, exptimes are any 64-bit signed number.
 struct LineText {
     let input: UnsafeRawBufferPointer
+    var allowControlKeys = false
 
     func equals(_ token: ByteRange, _ text: StaticString) -> Bool {
         token.count == text.utf8CodeUnitCount && memcmp(input.baseAddress! + token.start, text.utf8Start, token.count) == 0
     }
 
-    /// memcached's rule: 1...250 bytes, and (our addition) no control characters.
+    /// memcached's rule: 1...250 bytes, and (as its protocol asks) no control
+    /// characters; with `allowControlKeys` only NUL, CR and LF are refused.
     func isValidKey(_ token: ByteRange) -> Bool {
         guard token.count > 0 && token.count <= ProtocolLimits.maxKeyLength else { return false }
         for index in token.start..<token.end {
             let byte = input[index]
-            if byte < 32 || byte == 127 { return false }
+            if allowControlKeys {
+                if byte == 0 || byte == 13 || byte == 10 { return false }
+            } else if byte < 32 || byte == 127 {
+                return false
+            }
         }
         return true
     }

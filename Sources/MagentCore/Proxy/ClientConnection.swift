@@ -25,7 +25,7 @@ final class ClientConnection {
     private let input = ByteBuffer()
     /// Reply bytes ready to be written.
     let output = ByteBuffer()
-    private var parser = RequestParser()
+    private var parser: RequestParser
     /// Replies still owed, oldest first.
     private var replies = RingBuffer<ReplyPart>(initialCapacity: 8)
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
@@ -46,6 +46,7 @@ final class ClientConnection {
         self.worker = worker
         self.id = id
         self.fd = fd
+        parser = RequestParser(allowControlKeys: worker.context.configuration.allowControlKeys)
     }
 
     /// Registers with the event loop; the connection keeps itself alive until close().

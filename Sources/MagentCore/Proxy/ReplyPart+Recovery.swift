@@ -41,7 +41,7 @@ extension ReplyPart {
     /// lacked, one `mg` each. Returns false when there is nothing to ask.
     func startRepair() -> Bool {
         collectMisses(until: nil)
-        guard !missingKeys.isEmpty, route.hasBackup, worker.isUp(route.backup), client != nil else { return false }
+        guard !missingKeys.isEmpty, route.hasBackup, worker.isUp(route.backup), owner != nil else { return false }
         repairing = true
         let connection = worker.pools[route.backup].connection(forClient: clientID)
         let keys = missingKeys.readableBytes
@@ -117,7 +117,7 @@ extension ReplyPart {
     func repairEntryDone() {
         if itemOpen {
             // The backup failed in the middle of a value.
-            if isStreaming { client?.abort() } else { buffer.truncate(toReadable: itemStart) }
+            if isStreaming { owner?.abort() } else { buffer.truncate(toReadable: itemStart) }
             itemOpen = false
         } else if repairItemStarted && !repairSkip && worker.isUp(route.primary) {
             // Written back without overwriting anything newer.

@@ -41,6 +41,10 @@ final class ReplyPart {
         /// Copies a key from the primary to the backup after a write the
         /// backup cannot simply repeat (append, incr, touch...). Silent.
         case replicator
+        /// A get whose keys live on several servers: once every server's
+        /// share is in, the VALUE blocks go out in the order the keys were
+        /// asked for, as memcached answers.
+        case merge
     }
 
     enum SourceState: UInt8 {
@@ -52,6 +56,14 @@ final class ReplyPart {
     /// The client waiting for this reply; nil for noreply requests and after
     /// the client went away (late replies are then dropped).
     var client: ClientConnection?
+    /// A server's share of a multi-server get: the merge its items go to.
+    var mergeInto: ReplyPart?
+    /// Merge: the servers' shares, and how many are still incomplete.
+    var mergedParts: [ReplyPart] = []
+    var partsPending = 0
+
+    /// The client this part works for, directly or through its merge.
+    var owner: ClientConnection? { client ?? mergeInto?.client }
     /// Reply bytes held until every earlier reply has gone to the client.
     let buffer = ByteBuffer()
     /// Retrieval: the request line, kept to resend it to the backup.
@@ -112,6 +124,9 @@ final class ReplyPart {
     func reset() {
         kind = .local
         client = nil
+        mergeInto = nil
+        mergedParts.removeAll(keepingCapacity: true)
+        partsPending = 0
         buffer.clear()
         request.clear()
         backupReply.clear()
@@ -150,6 +165,10 @@ final class ReplyPart {
     /// Passes bytes on: straight to the client when at the head of its order,
     /// otherwise into `buffer`.
     func emit(_ bytes: UnsafeRawBufferPointer) {
+        if mergeInto != nil {
+            buffer.append(bytes)  // held until the merge puts the keys in order
+            return
+        }
         guard let client else { return }
         if isStreaming {
             client.output.append(bytes)
@@ -167,7 +186,11 @@ final class ReplyPart {
     func complete() {
         guard !isComplete else { return }
         isComplete = true
-        client?.partCompleted(self)
+        if let merge = mergeInto {
+            merge.mergedPartCompleted()
+        } else {
+            client?.partCompleted(self)
+        }
     }
 
     // MARK: - From backends (BackendConnection calls these)
@@ -236,7 +259,7 @@ final class ReplyPart {
             outstanding -= 1
             if !(line.count == 4 && line.starts(with: "OK")) { refusals += 1 }
             resolveBroadcast()
-        case .local, .close, .replicator:
+        case .local, .close, .replicator, .merge:
             break
         }
     }
@@ -260,7 +283,7 @@ final class ReplyPart {
             outstanding -= 1
             refusals += 1
             resolveBroadcast()
-        case .local, .close, .replicator:
+        case .local, .close, .replicator, .merge:
             break
         }
     }

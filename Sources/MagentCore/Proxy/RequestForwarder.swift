@@ -75,11 +75,33 @@ final class RequestForwarder {
             part.request.append(byte: 32)
             part.request.append(key)
         }
+        // Several servers: their shares are merged back into request order.
+        var merge: ReplyPart? = nil
+        if groupsUsed.count > 1 {
+            let mergePart = worker.partPool.acquire(worker: worker, kind: .merge)
+            mergePart.request.append(UnsafeRawBufferPointer(rebasing: line[request.keys.start..<request.keys.end]))
+            mergePart.command = request.command
+            client.enqueue(mergePart)
+            merge = mergePart
+        }
+        // Every share is registered before any is sent: one may complete at
+        // once (its servers are down), and the merge must not finish early.
+        for group in groupsUsed {
+            let part = groupParts[group]!
+            part.request.append("\r\n")
+            if let merge {
+                part.mergeInto = merge
+                part.holds += 1  // the merge's, until it has taken the items
+                merge.holds += 1  // the share's, until it completes
+                merge.mergedParts.append(part)
+                merge.partsPending += 1
+            } else {
+                client.enqueue(part)
+            }
+        }
         for group in groupsUsed {
             let part = groupParts[group]!
             groupParts[group] = nil
-            part.request.append("\r\n")
-            client.enqueue(part)
             if worker.isUp(part.route.primary) {
                 part.command = request.command
                 part.clientID = client.id
@@ -99,7 +121,7 @@ final class RequestForwarder {
     }
 
     func sendRetrieval(_ part: ReplyPart, to server: Int, role: ServerRole) {
-        guard let client = part.client else {
+        guard let client = part.owner else {
             part.complete()
             return
         }
@@ -178,6 +200,7 @@ final class RequestForwarder {
 
     /// flush_all and verbosity go to every distinct server; OK only if all say OK.
     private func forwardBroadcast(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
+        if request.command == .verbosity && request.argument.count == 0 { return }  // `verbosity noreply`
         let part = worker.partPool.acquire(worker: worker, kind: .broadcast)
         part.holds += 1
         if !request.noreply { client.enqueue(part) }

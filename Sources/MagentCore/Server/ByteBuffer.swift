@@ -131,3 +131,11 @@ extension ByteBuffer {
         setWriteIndex(readIndex + count)
     }
 }
+
+extension ByteBuffer {
+    /// Overwrites the unread byte at `offset` with 0 (marks a block as taken).
+    func markUsed(at offset: Int) {
+        precondition(offset < readableCount)
+        storage!.storeBytes(of: 0 as UInt8, toByteOffset: readIndex + offset, as: UInt8.self)
+    }
+}

@@ -8,7 +8,7 @@ public final class ProxyContext: Sendable {
     public let logger: Logger
     /// Deletes servers missed while unreachable (see PendingDeletes).
     public let pendingDeletes: PendingDeletes
-    /// "VERSION memcached agent v<version>\r\n"
+    /// "VERSION <version> memcached agent\r\n"
     let versionReply: [UInt8]
 
     public init(configuration: Configuration, topology: ServerTopology) {
@@ -17,6 +17,6 @@ public final class ProxyContext: Sendable {
         stats = ProxyStats(workers: configuration.threads, servers: topology.servers.count)
         logger = Logger(verbosity: configuration.verbosity)
         pendingDeletes = PendingDeletes(servers: topology.servers.count)
-        versionReply = Array("VERSION \(MagentVersion.banner)\r\n".utf8)
+        versionReply = Array(MagentVersion.versionReply.utf8)
     }
 }
