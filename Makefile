@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run clean
+.PHONY: all deps build release test run bench bench-full clean
 
 all: build
 
@@ -20,6 +20,12 @@ test: deps
 
 run: release
 	bash scripts/run-local.sh
+
+bench: deps
+	bash scripts/bench.sh quick
+
+bench-full: deps
+	bash scripts/bench.sh full
 
 clean:
 	rm -rf .build

@@ -6,6 +6,7 @@ let package = Package(
     name: "magent",
     products: [
         .executable(name: "magent", targets: ["magent"]),
+        .executable(name: "magent-loadgen", targets: ["LoadGenerator"]),
     ],
     targets: [
         .systemLibrary(
@@ -24,6 +25,10 @@ let package = Package(
         .executableTarget(
             name: "magent",
             dependencies: ["MagentCore", "CEventShim"]
+        ),
+        .executableTarget(
+            name: "LoadGenerator",
+            dependencies: ["MagentCore", "CEventShim", "CLibEvent"]
         ),
         .testTarget(
             name: "MagentCoreTests",

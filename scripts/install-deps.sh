@@ -7,6 +7,8 @@ packages=(libevent-dev pkg-config memcached libmemcached-tools netcat-openbsd)
 # The real clients Tests/MagentIntegrationTests/ClientTests.swift runs through the proxy:
 # PHP (pecl memcache, php-memcached, sessions), Java spymemcached, pymemcache, python-memcached.
 packages+=(php-cli php-memcache php-memcached libspymemcached-java python3 python3-pymemcache python3-memcache)
+# scripts/bench.sh measures against twemproxy (nutcracker) and pins processes with taskset.
+packages+=(nutcracker util-linux)
 # spymemcached's test client is compiled at test time: a JDK only where javac is missing.
 if ! command -v javac >/dev/null 2>&1; then packages+=(default-jdk-headless); fi
 

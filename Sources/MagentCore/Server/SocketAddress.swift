@@ -55,7 +55,7 @@ public struct SocketAddress: @unchecked Sendable {
 
     /// Starts a non-blocking connect. Returns the socket and whether the
     /// connection is already established, or the errno of an immediate failure.
-    func connectNonBlocking() -> Result<(fd: Int32, connected: Bool), SystemError> {
+    public func connectNonBlocking() -> Result<(fd: Int32, connected: Bool), SystemError> {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return .failure(SystemError(errno)) }
         guard magent_set_nonblocking(fd) == 0 else {
