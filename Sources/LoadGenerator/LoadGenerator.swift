@@ -62,7 +62,7 @@ final class LoadGenerator {
         report()
         if options.holdSeconds > 0 {
             print("holding \(connections.count) connections")
-            fflush(stdout)
+            fflush(nil)
             usleep(UInt32(options.holdSeconds * 1_000_000))
         }
         return 0
