@@ -27,13 +27,22 @@ final class ServerRefiller: @unchecked Sendable {
 
     private func run() {
         while true {
+            // Deletes kept for a server that is reachable again, recovering or not.
+            for server in context.topology.servers where server.health.isUp && !server.health.isRecovering
+                && context.pendingDeletes.count(server: server.id) > 0 {
+                do {
+                    try applyPendingDeletes(on: server, over: connect(server))
+                } catch {
+                    log.info("memcached \(server.address.displayName): kept deletes not applied yet (\(error))")
+                }
+            }
             for server in context.topology.servers where server.health.isUp && server.health.isRecovering {
                 do {
                     try refill(server)
                     server.health.markRecovered()
                     log.error("memcached \(server.address.displayName): refilled, \(server.health.refillCopied.current) keys copied")
                 } catch {
-                    log.error("memcached \(server.address.displayName): refill interrupted (\(error)); retrying")
+                    log.info("memcached \(server.address.displayName): refill interrupted (\(error)); retrying")
                     usleep(1_000_000)
                 }
             }
@@ -52,6 +61,11 @@ final class ServerRefiller: @unchecked Sendable {
     }
 
     private func refill(_ target: BackendServer) throws {
+        // Every server that may hold the other copy of its keys must be up:
+        // finishing without one would leave the keys it holds missing for good.
+        if let absent = context.topology.servers.first(where: { $0.role != target.role && !$0.health.isUp }) {
+            throw BlockingConnection.Failure(description: "waiting for memcached \(absent.address.displayName), which is down")
+        }
         let health = target.health
         health.refillCopied.add(-health.refillCopied.current)
         health.refillLeft.add(-health.refillLeft.current)

@@ -243,6 +243,10 @@ final class ReplyPart {
                 retrievalFailed(role: role, reason: .unavailable)
             }
         case .write:
+            if command != .delete && !isError {
+                // Written again: a delete kept for this server must not undo it.
+                worker.context.pendingDeletes.forget(server: role == .primary ? route.primary : route.backup, key: key.readableBytes)
+            }
             if role == .primary {
                 primaryState = .replied
                 if !isComplete {
