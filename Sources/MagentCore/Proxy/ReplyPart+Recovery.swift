@@ -217,6 +217,74 @@ extension ReplyPart {
     func captureFinished() {
         capturing = false
         if fallbackPending { submitFallback() }
+        if primarySendPending { submitToPrimary() }
+    }
+
+    // MARK: - Writes on a key a recovering primary may not have yet
+
+    /// incr, append, touch, replace, add... act on what the primary holds. On a
+    /// recovering primary the key may still be only on the backup, so it is
+    /// first restored from there (add: nothing newer is overwritten), then the
+    /// write is sent; both travel the same connection, in that order.
+    func restoreKeyThenWrite() {
+        restoringKey = true
+        let scratch = worker.forwarder.lineScratch
+        scratch.clear()
+        scratch.append("mg ")
+        scratch.append(key.readableBytes)
+        scratch.append(" s v f t\r\n")
+        worker.pools[route.backup].connection(forClient: clientID).submit(
+            scratch.readableBytes, appendLineEnd: false,
+            entry: PendingReply(part: self, role: .backup, shape: .meta, deadline: worker.replyDeadline()))
+    }
+
+    /// The backup's copy of the key, turned into an add for the primary.
+    func restoreReceive(_ bytes: UnsafeRawBufferPointer, startsItem: Bool) {
+        guard startsItem else {
+            if !repairSkip { restore.append(bytes) }
+            return
+        }
+        // A key deleted while the backup was away must not come back.
+        repairSkip = worker.context.pendingDeletes.contains(server: route.backup, key: key.readableBytes)
+        guard !repairSkip else { return }
+        let header = MetaValueHeader(bytes)
+        restore.clear()
+        restore.append("add ")
+        restore.append(key.readableBytes)
+        restore.append(byte: 32)
+        restore.appendDecimal(Int(header.flags))
+        restore.append(byte: 32)
+        restore.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
+        restore.append(byte: 32)
+        restore.appendDecimal(header.size)
+        restore.append("\r\n")
+    }
+
+    /// The backup answered (value, miss, error) or failed: restore what it had,
+    /// then send the write.
+    func finishRestore() {
+        restoringKey = false
+        repairSkip = false
+        if !restore.isEmpty && worker.isUp(route.primary) {
+            worker.forwarder.submitSilently(restore.readableBytes, to: route.primary, clientID: clientID)
+        }
+        restore.clear()
+        if capturing {
+            primarySendPending = true
+        } else {
+            submitToPrimary()
+        }
+    }
+
+    func submitToPrimary() {
+        primarySendPending = false
+        let scratch = worker.forwarder.lineScratch
+        scratch.clear()
+        scratch.append(request.readableBytes)
+        scratch.append(replica.readableBytes)
+        worker.pools[route.primary].connection(forClient: clientID).submit(
+            scratch.readableBytes, appendLineEnd: false,
+            entry: PendingReply(part: self, role: .primary, shape: .line, deadline: worker.replyDeadline()))
     }
 
     /// The item read back from the primary, turned into a set for the backup.

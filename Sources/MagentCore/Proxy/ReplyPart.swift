@@ -102,6 +102,12 @@ final class ReplyPart {
     /// The primary could not be reached: the request goes to the backup as
     /// soon as its value is complete.
     var fallbackPending = false
+    /// A value-dependent write on a recovering primary waits while the key is
+    /// first restored from the backup (`restore` holds the add to send).
+    var restoringKey = false
+    let restore = ByteBuffer()
+    /// The key is restored; the write goes to the primary once its value is complete.
+    var primarySendPending = false
 
     /// Retrieval: keys the primary lacks are asked of the backup (the primary
     /// is recovering, or --miss-failover).
@@ -150,6 +156,9 @@ final class ReplyPart {
         if replica.capacity > 64 * 1024 { replica.releaseStorage() }
         capturing = false
         fallbackPending = false
+        restoringKey = false
+        restore.clear()
+        primarySendPending = false
         missFailover = false
         keyCursor = 0
         missingKeys.clear()
@@ -201,6 +210,10 @@ final class ReplyPart {
             replicatorReceive(bytes, startsItem: startsItem)
             return
         }
+        if restoringKey {
+            restoreReceive(bytes, startsItem: startsItem)
+            return
+        }
         guard !isComplete else { return }
         if repairing {
             repairReceive(bytes, startsItem: startsItem, endsItem: endsItem)
@@ -227,6 +240,8 @@ final class ReplyPart {
             }
         case .replicator:
             replicatorEnd()
+        case .write:
+            if restoringKey { finishRestore() }
         default:
             break
         }
@@ -243,6 +258,10 @@ final class ReplyPart {
                 retrievalFailed(role: role, reason: .unavailable)
             }
         case .write:
+            if restoringKey && role == .backup {
+                finishRestore()  // the backup could not say (no meta commands): the write goes on
+                return
+            }
             if command != .delete && !isError {
                 // Written again: a delete kept for this server must not undo it.
                 worker.context.pendingDeletes.forget(server: role == .primary ? route.primary : route.backup, key: key.readableBytes)
@@ -279,6 +298,10 @@ final class ReplyPart {
                 retrievalFailed(role: role, reason: reason)
             }
         case .write:
+            if restoringKey && role == .backup {
+                finishRestore()
+                return
+            }
             if role == .primary { primaryState = .failed } else { backupState = .failed }
             if command == .delete { keepDeleteFor(role: role) }
             if role == .primary && reason.requestWasNotSent && fallBackToBackup() { return }

@@ -150,7 +150,12 @@ final class RequestForwarder {
         let backupUp = route.hasBackup && worker.isUp(route.backup)
         if primaryUp {
             part.primaryState = .pending
-            send(part, forwarded, request, to: route.primary, role: .primary, client: client)
+            // A write that depends on the stored item, on a recovering primary:
+            // the key is restored from the backup before the write is sent.
+            let restoreFirst = backupUp && request.command.replicatesAfterPrimary && worker.isRecovering(route.primary)
+            if !restoreFirst {
+                send(part, forwarded, request, to: route.primary, role: .primary, client: client)
+            }
             if route.hasBackup && request.command.replicatesAfterPrimary {
                 // Kept for the backup: for a copy once the primary applied it,
                 // or for the backup alone if the primary cannot be reached.
@@ -158,6 +163,7 @@ final class RequestForwarder {
                 part.request.append("\r\n")
                 if request.command.hasDataBlock { client.captureValue(into: part) }
             }
+            if restoreFirst { part.restoreKeyThenWrite() }
         }
         // set and delete go to both at once; the others reach the backup once
         // the primary applied them (replicateAfterPrimary), unless the primary is down.
