@@ -80,6 +80,22 @@ for name in direct nutcracker magent magent_backup; do
     "${loadgen[@]}" --port "${port[$name]}" --connections 4 --duration 0.1 --keys 10000 >/dev/null
 done
 
+memory_lines=""
+# Memory first, while the proxies are fresh (after a load their heap stays at its high-water mark):
+# resident size with 10,000 idle client connections, above the process before them.
+for name in nutcracker magent; do
+    before=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$name]}/status")
+    "${loadgen[@]}" --port "${port[$name]}" --skip-preload --keys 10 --connections 10000 --active 1 --duration 0.2 --hold 3 \
+        > "$work/hold.log" 2>&1 &
+    holder=$!
+    for _ in $(seq 1 300); do grep -q holding "$work/hold.log" 2>/dev/null && break; sleep 0.1; done
+    during=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$name]}/status")
+    wait $holder || { echo "FAILED: idle connections to $name: $(cat "$work/hold.log")" >&2; exit 1; }
+    memory_lines+=$(printf 'memory %-12s %8d KiB resident idle, %8d KiB with 10000 idle clients (%.2f KiB each)' \
+        "$name" "$before" "$during" "$(awk -v a="$before" -v b="$during" 'BEGIN {print (b - a) / 10000}')")$'\n'
+done
+
+
 declare -A results
 run_scenario() {  # name, metric field, loadgen args...
     local scenario=$1 metric=$2; shift 2
@@ -130,20 +146,8 @@ for metric in p50 p99 p999; do
     echo "$line"
 done
 
-# Memory: resident size with 10,000 idle client connections, above the empty process.
 echo
-for name in nutcracker magent; do
-    before=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$name]}/status")
-    "${loadgen[@]}" --port "${port[$name]}" --skip-preload --keys 10 --connections 10000 --active 1 --duration 0.2 --hold 3 \
-        > "$work/hold.log" 2>&1 &
-    holder=$!
-    for _ in $(seq 1 300); do grep -q holding "$work/hold.log" 2>/dev/null && break; sleep 0.1; done
-    during=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$name]}/status")
-    wait $holder || { echo "FAILED: idle connections to $name: $(cat "$work/hold.log")" >&2; exit 1; }
-    printf 'memory %-12s %8d KiB resident idle, %8d KiB with 10000 idle clients (%.2f KiB each)\n' \
-        "$name" "$before" "$during" "$(awk -v a="$before" -v b="$during" 'BEGIN {print (b - a) / 10000}')"
-done
-
+printf '%s' "$memory_lines"
 echo
 for scenario in get-heavy set-heavy multi-get pipelined many-conns; do
     d=$(echo ${results[$scenario,direct]} | tr ' ' '\n' | median)
