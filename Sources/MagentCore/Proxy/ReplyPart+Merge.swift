@@ -13,15 +13,15 @@ extension ReplyPart {
 
     /// Emits every found key's VALUE block in request order, then completes.
     private func assembleMerge() {
-        let topology = worker.context.topology
         let keys = request.readableBytes
         var iterator = KeyIterator(keys: ByteRange(start: 0, count: keys.count))
+        var index = 0
         while let range = iterator.next(in: keys) {
             let key = UnsafeRawBufferPointer(rebasing: keys[range.start..<range.end])
-            let route = topology.route(for: key)
-            guard let share = mergedParts.first(where: { $0.route == route }),
-                  let offset = share.findItem(for: key) else { continue }
-            emit(share.item(at: offset))
+            let share = mergedParts[Int(mergeKeyShares[index])]
+            index += 1
+            guard let (offset, length) = share.findItem(for: key) else { continue }
+            emit(UnsafeRawBufferPointer(rebasing: share.buffer.readableBytes[offset..<(offset + length)]))
             share.buffer.markUsed(at: offset)
         }
         for share in mergedParts {
@@ -32,25 +32,29 @@ extension ReplyPart {
         complete()
     }
 
-    /// Where the first VALUE block for `key` not yet taken starts in this
-    /// share's buffer (a taken block has its first byte blanked: 'V' -> '\0').
-    private func findItem(for key: UnsafeRawBufferPointer) -> Int? {
+    /// Where the first VALUE block for `key` not yet taken lies in this share's
+    /// buffer (a taken block has its first byte blanked: 'V' -> '\0'). The
+    /// search starts at `mergeCursor`, where the next key's block usually is,
+    /// and wraps around for blocks that came out of order (read repair).
+    private func findItem(for key: UnsafeRawBufferPointer) -> (offset: Int, length: Int)? {
         let bytes = buffer.readableBytes
-        var offset = 0
-        while offset < bytes.count {
+        var offset = mergeCursor
+        var wrapped = false
+        while true {
+            if offset >= bytes.count || (wrapped && offset >= mergeCursor) {
+                guard !wrapped, mergeCursor > 0 else { return nil }
+                wrapped = true
+                offset = 0
+                continue
+            }
             guard let header = Self.itemExtent(bytes, at: offset) else { return nil }
             let itemKey = UnsafeRawBufferPointer(rebasing: bytes[(offset + 6)..<(offset + 6 + header.keyLength)])
-            if bytes[offset] != 0 && itemKey.elementsEqual(key) { return offset }
+            if bytes[offset] != 0 && itemKey.elementsEqual(key) {
+                mergeCursor = offset + header.length
+                return (offset, header.length)
+            }
             offset += header.length
         }
-        return nil
-    }
-
-    /// The whole VALUE block starting at `offset`.
-    private func item(at offset: Int) -> UnsafeRawBufferPointer {
-        let bytes = buffer.readableBytes
-        let length = Self.itemExtent(bytes, at: offset)?.length ?? 0
-        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
     }
 
     /// The key length and total length of the VALUE block at `offset`.

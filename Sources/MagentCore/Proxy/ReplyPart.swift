@@ -61,6 +61,11 @@ final class ReplyPart {
     /// Merge: the servers' shares, and how many are still incomplete.
     var mergedParts: [ReplyPart] = []
     var partsPending = 0
+    /// Merge: for each requested key in order, the index of its share.
+    var mergeKeyShares: [Int32] = []
+    /// Share: where in `buffer` the next VALUE block is likely to be (a
+    /// server answers in request order, so the merge rarely searches).
+    var mergeCursor = 0
 
     /// The client this part works for, directly or through its merge.
     var owner: ClientConnection? { client ?? mergeInto?.client }
@@ -133,6 +138,8 @@ final class ReplyPart {
         mergeInto = nil
         mergedParts.removeAll(keepingCapacity: true)
         partsPending = 0
+        mergeKeyShares.removeAll(keepingCapacity: true)
+        mergeCursor = 0
         buffer.clear()
         request.clear()
         backupReply.clear()

@@ -7,6 +7,10 @@ final class RequestForwarder {
     /// Retrieval parts being filled, one per (primary, backup) pair.
     private var groupParts: [ReplyPart?]
     private var groupsUsed: [Int] = []
+    /// The group of each key of the retrieval being split, in request order,
+    /// and each group's position among the groups used.
+    private var keyGroups: [Int] = []
+    private var groupShare: [Int32]
     /// A request line being assembled (broadcasts, meta reads).
     let lineScratch = ByteBuffer(capacity: 64)
 
@@ -14,6 +18,7 @@ final class RequestForwarder {
         self.worker = worker
         let topology = worker.context.topology
         groupParts = Array(repeating: nil, count: topology.primaryCount * (topology.backupCount + 1))
+        groupShare = Array(repeating: 0, count: groupParts.count)
         groupsUsed.reserveCapacity(groupParts.count)
     }
 
@@ -74,6 +79,7 @@ final class RequestForwarder {
             }
             part.request.append(byte: 32)
             part.request.append(key)
+            keyGroups.append(group)
         }
         // Several servers: their shares are merged back into request order.
         var merge: ReplyPart? = nil
@@ -81,9 +87,13 @@ final class RequestForwarder {
             let mergePart = worker.partPool.acquire(worker: worker, kind: .merge)
             mergePart.request.append(UnsafeRawBufferPointer(rebasing: line[request.keys.start..<request.keys.end]))
             mergePart.command = request.command
+            // Each key's share, as an index into mergedParts (groupsUsed order).
+            for (share, group) in groupsUsed.enumerated() { groupShare[group] = Int32(share) }
+            for group in keyGroups { mergePart.mergeKeyShares.append(groupShare[group]) }
             client.enqueue(mergePart)
             merge = mergePart
         }
+        keyGroups.removeAll(keepingCapacity: true)
         // Every share is registered before any is sent: one may complete at
         // once (its servers are down), and the merge must not finish early.
         for group in groupsUsed {
