@@ -807,7 +807,16 @@ final class Memcached {
 
     func kill() { process.signal(SIGKILL); process.waitForExit(timeout: 5) }
     func terminate() { process.signal(SIGTERM); process.waitForExit(timeout: 5) }
-    func pause() { process.signal(SIGSTOP) }
+    /// SIGSTOP, and wait (bounded) until the kernel shows the process stopped,
+    /// so nothing sent afterwards can still be served.
+    func pause() {
+        process.signal(SIGSTOP)
+        _ = waitUntil(timeout: 2) {
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(close, offsetBy: 2)] == "T"
+        }
+    }
     func resume() { process.signal(SIGCONT) }
 
     /// memcached acts on SIGTERM only at its next clock tick (up to a second), so

@@ -168,17 +168,14 @@ final class BackendConnection {
             readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
                 let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
                 connection.handleReadable()
-                connection.worker.finishCallback()
             }, context)
             writeEvent = event_new(worker.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, context in
                 let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
                 connection.handleWritable()
-                connection.worker.finishCallback()
             }, context)
             timerEvent = event_new(worker.base, -1, 0, { _, _, context in
                 let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
                 connection.handleTimer()
-                connection.worker.finishCallback()
             }, context)
             event_add(readEvent, nil)
             if connected {
@@ -366,7 +363,7 @@ final class BackendConnection {
 
     // MARK: - Failing and closing
 
-    /// Fails the connection at the end of the current callback (never in the
+    /// Fails the connection at the end of the current loop pass (never in the
     /// middle of the caller's work).
     private func scheduleFailure(_ reason: BackendFailure) {
         guard !failureScheduled else { return }

@@ -12,11 +12,16 @@ final class BackendPool {
         slots = Array(repeating: nil, count: size)
     }
 
+    /// Clients sharing one connection before the next one is opened: shared
+    /// connections carry many clients' requests in each write and read, which
+    /// costs far fewer system calls than a connection per client.
+    static let clientsPerConnection = 64
+
     /// The connection a client's requests to this server use. A client always
     /// gets the same slot, so its requests reach the server in the order it
     /// sent them, as on a direct connection.
     func connection(forClient clientID: Int) -> BackendConnection {
-        let slot = clientID % slots.count
+        let slot = (clientID / Self.clientsPerConnection) % slots.count
         if let connection = slots[slot], connection.isUsable { return connection }
         let connection = BackendConnection(worker: worker, server: server, slot: slot)
         slots[slot] = connection

@@ -107,6 +107,8 @@ final class ServerRefiller: @unchecked Sendable {
     /// Deletes the server missed while it was away.
     private func applyPendingDeletes(on target: BackendServer, over connection: BlockingConnection) throws {
         for key in context.pendingDeletes.keys(for: target.id) {
+            // A newer write may have reached the server since the list was taken.
+            guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
             try connection.send(Array("delete ".utf8) + key + [13, 10])
             let reply = try connection.readLine()
             guard reply.elementsEqual("DELETED".utf8) || reply.elementsEqual("NOT_FOUND".utf8) else {

@@ -34,7 +34,7 @@ final class ClientConnection {
 
     var isDirty = false
     private(set) var isClosed = false
-    /// Set by abort(): torn down at the end of the current callback.
+    /// Set by abort(): torn down at the end of the current loop pass.
     private(set) var isClosing = false
     /// quit, a fatal error or end of input: close once every reply is written.
     private var closeWhenFlushed = false
@@ -55,12 +55,10 @@ final class ClientConnection {
         readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
             let client = Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue()
             client.handleReadable()
-            client.worker.finishCallback()
         }, context)
         writeEvent = event_new(worker.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, context in
             let client = Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue()
             client.flush()
-            client.worker.finishCallback()
         }, context)
         event_add(readEvent, nil)
     }
@@ -337,7 +335,7 @@ final class ClientConnection {
 
     // MARK: - Closing
 
-    /// Closes at the end of the current callback, whatever is unsent.
+    /// Closes at the end of the current loop pass, whatever is unsent.
     func abort() {
         guard !isClosing && !isClosed else { return }
         isClosing = true

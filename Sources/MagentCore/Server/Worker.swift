@@ -18,7 +18,7 @@ final class Worker: @unchecked Sendable {
     /// Every read lands here first; only unfinished input is copied out.
     let readScratch: UnsafeMutableRawBufferPointer
 
-    /// Work for the end of the current callback (see finishCallback).
+    /// Work for the end of the current loop pass (see finishIteration).
     var dirtyClients: [ClientConnection] = []
     var dirtyBackends: [BackendConnection] = []
     var failingBackends: [BackendConnection] = []
@@ -54,7 +54,6 @@ final class Worker: @unchecked Sendable {
         notifyEvent = event_new(base, notifyPipe.read, Int16(EV_READ | EV_PERSIST), { _, _, context in
             let worker = Unmanaged<Worker>.fromOpaque(context!).takeUnretainedValue()
             worker.adoptIncoming()
-            worker.finishCallback()
         }, Unmanaged.passUnretained(self).toOpaque())
         event_add(notifyEvent, nil)
     }
@@ -64,7 +63,13 @@ final class Worker: @unchecked Sendable {
         let context = Unmanaged.passRetained(self).toOpaque()
         let status = pthread_create(&thread, nil, { context in
             let worker = Unmanaged<Worker>.fromOpaque(context!).takeUnretainedValue()
-            event_base_dispatch(worker.base)
+            // One pass handles every event epoll reported; what they produced is
+            // written after all of them, so requests from many clients to one
+            // server leave in one write, and replies to a client in one write.
+            while event_base_loop(worker.base, EVLOOP_ONCE) == 0 {
+                worker.finishIteration()
+            }
+            worker.context.logger.error("worker \(worker.index): event loop stopped")
             return nil
         }, context)
         if status != 0 { fatalError("cannot start worker thread: \(errorText(status))") }
@@ -104,13 +109,13 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    // MARK: - End of a callback
+    // MARK: - End of a loop pass
 
-    /// Runs after every event: fails the backend connections that broke,
-    /// writes what requests and replies produced (one write per connection per
-    /// callback), and closes the clients that were aborted. Repeats while that
-    /// work makes more (a failure can send a request to the backup).
-    func finishCallback() {
+    /// Runs after each pass of the event loop: fails the backend connections
+    /// that broke, writes what requests and replies produced (one write per
+    /// connection per pass), and closes the clients that were aborted. Repeats
+    /// while that work makes more (a failure can send a request to the backup).
+    func finishIteration() {
         for _ in 0..<64 {
             if !failingBackends.isEmpty {
                 swap(&failingBackends, &failingNow)
