@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-quick}
 ulimit -n 65536 2>/dev/null || true
-if [ "$mode" = full ]; then duration=5; repeats=5; else duration=1; repeats=3; fi
+if [ "$mode" = full ]; then duration=3; repeats=5; else duration=1; repeats=3; fi
 
 swift build -c release --product magent >/dev/null
 swift build -c release --product magent-loadgen >/dev/null
