@@ -269,7 +269,7 @@ final class ReplyPart {
                 finishRestore()  // the backup could not say (no meta commands): the write goes on
                 return
             }
-            if command != .delete && !isError {
+            if command != .delete && (line.starts(with: "STORED") || line.starts(with: "TOUCHED") || (line.count > 2 && line[0] >= 48 && line[0] <= 57)) {
                 // Written again: a delete kept for this server must not undo it.
                 worker.context.pendingDeletes.forget(server: role == .primary ? route.primary : route.backup, key: key.readableBytes)
             }
