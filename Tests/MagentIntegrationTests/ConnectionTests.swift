@@ -292,6 +292,29 @@ import Testing
         other.expect("get missing\r\n", "END\r\n")
     }
 
+    @Test func outOfDescriptorsPausesAcceptingInsteadOfSpinning() throws {
+        let memcached = try Memcached()
+        defer { memcached.stop() }
+        let magent = try Magent(["-s", memcached.address, "-t", "1"], launcher: ["/usr/bin/prlimit", "--nofile=40:40"])
+        defer { magent.stop() }
+        var clients: [TextClient] = []
+        for _ in 0..<60 { if let client = try? magent.client(timeout: 1) { clients.append(client) } }
+        sleep(seconds: 0.5)
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(magent.pid)/stat", encoding: .utf8)
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!
+        }
+        let before = try cpuTicks()
+        sleep(seconds: 1)
+        let spent = try cpuTicks() - before
+        #expect(spent < 30, "magent used \(spent) of 100 CPU ticks in a second with no descriptors left")
+        for client in clients { client.close() }
+        let fresh = try magent.client()
+        fresh.expect("version\r\n", Text.version, timeout: 3)
+        #expect(magent.process.standardError.contains("Too many open files"))
+    }
+
     @Test func descriptorsAreNotLeaked() throws {
         let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "-i", "2"])
         defer { cluster.stop() }

@@ -912,8 +912,10 @@ final class Magent {
 
     /// `-D -l host -p port` plus `arguments`; waits (5 s) until it accepts. When
     /// the port was chosen here and someone took it meanwhile, tries another.
+    /// `launcher` runs magent through another program that execs it (same
+    /// PID), e.g. `["/usr/bin/prlimit", "--nofile=40:40"]`.
     init(_ arguments: [String], host: String = "127.0.0.1", port requestedPort: UInt16? = nil,
-         unixPath: String? = nil, directory: String? = nil) throws {
+         unixPath: String? = nil, directory: String? = nil, launcher: [String] = []) throws {
         let binary = try Environment.magentBinary()
         self.directory = try directory ?? Environment.temporaryDirectory()
         self.host = host
@@ -923,7 +925,10 @@ final class Magent {
             let port = try requestedPort ?? Ports.free()
             var full = ["-D", "-l", host, "-p", String(port)] + arguments
             if let unixPath { full += ["-f", unixPath] }
-            let child = try ChildProcess(executable: binary, arguments: full, directory: self.directory)
+            let child = launcher.isEmpty
+                ? try ChildProcess(executable: binary, arguments: full, directory: self.directory)
+                : try ChildProcess(executable: launcher[0], arguments: Array(launcher.dropFirst()) + [binary] + full,
+                                   directory: self.directory)
             let ready = waitUntil(timeout: 5) {
                 guard child.isRunning else { return true }
                 if port != 0 { return Sockets.accepts(host: host, port: port) }

@@ -10,6 +10,10 @@ final class Acceptor {
     private let workers: [Worker]
     private var nextWorker = 0
     private var events: [OpaquePointer] = []
+    /// Out of descriptors: listening pauses briefly instead of spinning on a
+    /// listener that stays readable.
+    private var resumeTimer: OpaquePointer?
+    static let pauseOnDescriptorShortageMilliseconds: UInt64 = 100
 
     init(context: ProxyContext, base: OpaquePointer, workers: [Worker]) {
         self.context = context
@@ -25,13 +29,28 @@ final class Acceptor {
         events.append(event)
     }
 
+    private func pauseListening() {
+        events.forEach { event_del($0) }
+        if resumeTimer == nil {
+            resumeTimer = event_new(base, -1, 0, { _, _, context in
+                let acceptor = Unmanaged<Acceptor>.fromOpaque(context!).takeUnretainedValue()
+                acceptor.events.forEach { event_add($0, nil) }
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
+        var interval = MonotonicClock.timeval(milliseconds: Self.pauseOnDescriptorShortageMilliseconds)
+        event_add(resumeTimer, &interval)
+    }
+
     private func acceptAll(_ listener: Int32) {
         for _ in 0..<64 {
             let fd = accept(listener, nil, nil)
             if fd < 0 {
                 let error = errno
                 if error == EINTR || error == ECONNABORTED { continue }
-                if error != EAGAIN && error != EWOULDBLOCK {
+                if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM {
+                    context.logger.error("accept failed: \(errorText(error)); not accepting for \(Self.pauseOnDescriptorShortageMilliseconds) ms")
+                    pauseListening()
+                } else if error != EAGAIN && error != EWOULDBLOCK {
                     context.logger.error("accept failed: \(errorText(error))")
                 }
                 return
