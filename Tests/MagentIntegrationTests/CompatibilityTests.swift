@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func slowUploadIsNotTimedOut() throws {
-        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "800"])
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "2000"])
         defer { cluster.stop() }
         let client = try cluster.client()
         let value = pseudoRandomBytes(count: 200_000, seed: 11)
@@ -144,7 +144,8 @@ import Testing
 
     @Test func clientsSharingOneBackendConnection() throws {
         // -i 1: every client of the worker uses the same connection per server.
-        let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "-i", "1"])
+        // A long request timeout: the value's sender pauses mid-value on purpose.
+        let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "-i", "1", "--request-timeout", "10000"])
         defer { cluster.stop() }
         let server = cluster.primaries[0]
         let streaming = try cluster.client()

@@ -297,7 +297,9 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
             line.hasPrefix("xxxx") ? .reply(bytes("STORED\r\n"), delay: 0) : .ignore
         }
         defer { mock.stop() }
-        let magent = try Magent(["-s", mock.address, "-t", "1"])
+        // A long request timeout: the client pauses mid-value while the test watches the
+        // backend, and a pause past the timeout would (rightly) drop the value.
+        let magent = try Magent(["-s", mock.address, "-t", "1", "--request-timeout", "10000"])
         defer { magent.stop() }
         let client = try magent.client()
         let total = 1_000_000
