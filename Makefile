@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench bench-full clean
+.PHONY: all deps build release test run bench bench-full fuzz clean
 
 all: build
 
@@ -16,10 +16,14 @@ release: deps
 
 test: deps
 	$(SWIFT) build --build-tests
+	bash scripts/fuzz.sh 10
 	MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build
 
 run: release
 	bash scripts/run-local.sh
+
+fuzz: deps
+	bash scripts/fuzz.sh 60
 
 bench: deps
 	bash scripts/bench.sh quick
