@@ -43,19 +43,12 @@ extension ReplyPart {
         collectMisses(until: nil)
         guard !missingKeys.isEmpty, route.hasBackup, worker.isUp(route.backup), owner != nil else { return false }
         repairing = true
-        let connection = worker.pools[route.backup].connection(forClient: clientID)
         let keys = missingKeys.readableBytes
-        let flags: StaticString = command == .gets ? " s v f t c\r\n" : " s v f t\r\n"
         var iterator = KeyIterator(keys: ByteRange(start: 0, count: keys.count))
-        let scratch = worker.forwarder.lineScratch
         while let range = iterator.next(in: keys) {
-            scratch.clear()
-            scratch.append("mg ")
-            scratch.append(UnsafeRawBufferPointer(rebasing: keys[range.start..<range.end]))
-            scratch.append(flags)
             repairOutstanding += 1
-            connection.submit(scratch.readableBytes, appendLineEnd: false,
-                              entry: PendingReply(part: self, role: .backup, shape: .meta, deadline: worker.replyDeadline()))
+            worker.forwarder.submitMetaGet(UnsafeRawBufferPointer(rebasing: keys[range.start..<range.end]), withCas: command == .gets,
+                                           to: route.backup, role: .backup, for: self)
         }
         return true
     }
@@ -95,16 +88,7 @@ extension ReplyPart {
             itemOpen = true
             itemStart = buffer.readableCount
             emit(line.readableBytes)
-            replica.clear()
-            replica.append("add ")
-            replica.append(key)
-            replica.append(byte: 32)
-            replica.appendDecimal(Int(header.flags))
-            replica.append(byte: 32)
-            replica.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
-            replica.append(byte: 32)
-            replica.appendDecimal(header.size)
-            replica.append("\r\n")
+            Self.writeStorageLine("add ", key: key, header: header, into: replica)
             return
         }
         guard !repairSkip else { return }
@@ -165,15 +149,8 @@ extension ReplyPart {
             replicator.route = route
             replicator.clientID = clientID
             replicator.key.append(key.readableBytes)
-            let scratch = worker.forwarder.lineScratch
-            scratch.clear()
-            scratch.append("mg ")
-            scratch.append(key.readableBytes)
-            scratch.append(" s v f t\r\n")
             // On the write's own connection: the read comes after the write.
-            worker.pools[route.primary].connection(forClient: clientID).submit(
-                scratch.readableBytes, appendLineEnd: false,
-                entry: PendingReply(part: replicator, role: .primary, shape: .meta, deadline: worker.replyDeadline()))
+            worker.forwarder.submitMetaGet(key.readableBytes, withCas: false, to: route.primary, role: .primary, for: replicator)
         }
     }
 
@@ -197,27 +174,29 @@ extension ReplyPart {
         if capturing {
             fallbackPending = true
         } else {
-            submitFallback()
+            submitKeptRequest(to: .backup)
         }
         return true
     }
 
-    func submitFallback() {
-        fallbackPending = false
+    /// Sends the kept command line and value (`request` + `replica`) to the
+    /// primary or the backup, this part hearing the reply.
+    func submitKeptRequest(to role: ServerRole) {
+        if role == .primary { primarySendPending = false } else { fallbackPending = false }
         let scratch = worker.forwarder.lineScratch
         scratch.clear()
         scratch.append(request.readableBytes)
         scratch.append(replica.readableBytes)
-        worker.pools[route.backup].connection(forClient: clientID).submit(
+        worker.pools[role == .primary ? route.primary : route.backup].connection(forClient: clientID).submit(
             scratch.readableBytes, appendLineEnd: false,
-            entry: PendingReply(part: self, role: .backup, shape: .line, deadline: worker.replyDeadline()))
+            entry: PendingReply(part: self, role: role, shape: .line, deadline: worker.replyDeadline()))
     }
 
     /// The client finished sending the kept value.
     func captureFinished() {
         capturing = false
-        if fallbackPending { submitFallback() }
-        if primarySendPending { submitToPrimary() }
+        if fallbackPending { submitKeptRequest(to: .backup) }
+        if primarySendPending { submitKeptRequest(to: .primary) }
     }
 
     // MARK: - Writes on a key a recovering primary may not have yet
@@ -228,14 +207,7 @@ extension ReplyPart {
     /// write is sent; both travel the same connection, in that order.
     func restoreKeyThenWrite() {
         restoringKey = true
-        let scratch = worker.forwarder.lineScratch
-        scratch.clear()
-        scratch.append("mg ")
-        scratch.append(key.readableBytes)
-        scratch.append(" s v f t\r\n")
-        worker.pools[route.backup].connection(forClient: clientID).submit(
-            scratch.readableBytes, appendLineEnd: false,
-            entry: PendingReply(part: self, role: .backup, shape: .meta, deadline: worker.replyDeadline()))
+        worker.forwarder.submitMetaGet(key.readableBytes, withCas: false, to: route.backup, role: .backup, for: self)
     }
 
     /// The backup's copy of the key, turned into an add for the primary.
@@ -247,17 +219,7 @@ extension ReplyPart {
         // A key deleted while the backup was away must not come back.
         repairSkip = worker.context.pendingDeletes.contains(server: route.backup, key: key.readableBytes)
         guard !repairSkip else { return }
-        let header = MetaValueHeader(bytes)
-        restore.clear()
-        restore.append("add ")
-        restore.append(key.readableBytes)
-        restore.append(byte: 32)
-        restore.appendDecimal(Int(header.flags))
-        restore.append(byte: 32)
-        restore.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
-        restore.append(byte: 32)
-        restore.appendDecimal(header.size)
-        restore.append("\r\n")
+        Self.writeStorageLine("add ", key: key.readableBytes, header: MetaValueHeader(bytes), into: restore)
     }
 
     /// The backup answered (value, miss, error) or failed: restore what it had,
@@ -272,35 +234,14 @@ extension ReplyPart {
         if capturing {
             primarySendPending = true
         } else {
-            submitToPrimary()
+            submitKeptRequest(to: .primary)
         }
-    }
-
-    func submitToPrimary() {
-        primarySendPending = false
-        let scratch = worker.forwarder.lineScratch
-        scratch.clear()
-        scratch.append(request.readableBytes)
-        scratch.append(replica.readableBytes)
-        worker.pools[route.primary].connection(forClient: clientID).submit(
-            scratch.readableBytes, appendLineEnd: false,
-            entry: PendingReply(part: self, role: .primary, shape: .line, deadline: worker.replyDeadline()))
     }
 
     /// The item read back from the primary, turned into a set for the backup.
     func replicatorReceive(_ bytes: UnsafeRawBufferPointer, startsItem: Bool) {
         if startsItem {
-            let header = MetaValueHeader(bytes)
-            replica.clear()
-            replica.append("set ")
-            replica.append(key.readableBytes)
-            replica.append(byte: 32)
-            replica.appendDecimal(Int(header.flags))
-            replica.append(byte: 32)
-            replica.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
-            replica.append(byte: 32)
-            replica.appendDecimal(header.size)
-            replica.append("\r\n")
+            Self.writeStorageLine("set ", key: key.readableBytes, header: MetaValueHeader(bytes), into: replica)
             itemOpen = true
             return
         }
@@ -329,6 +270,23 @@ extension ReplyPart {
         let server = role == .primary ? route.primary : route.backup
         guard server >= 0 else { return }
         worker.context.pendingDeletes.add(server: server, key: key.readableBytes)
+    }
+}
+
+extension ReplyPart {
+    /// "<verb><key> <flags> <exptime> <bytes>\r\n" for an item read with `mg`,
+    /// its remaining TTL turned back into an exptime; replaces what `line` held.
+    static func writeStorageLine(_ verb: StaticString, key: UnsafeRawBufferPointer, header: MetaValueHeader, into line: ByteBuffer) {
+        line.clear()
+        line.append(verb)
+        line.append(key)
+        line.append(byte: 32)
+        line.appendDecimal(Int(header.flags))
+        line.append(byte: 32)
+        line.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
+        line.append(byte: 32)
+        line.appendDecimal(header.size)
+        line.append("\r\n")
     }
 }
 

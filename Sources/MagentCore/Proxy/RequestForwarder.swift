@@ -189,6 +189,18 @@ final class RequestForwarder {
         worker.partPool.release(part)
     }
 
+    /// `mg <key> s v f t[ c]`: the value, flags and remaining TTL of one key,
+    /// answered to `part` (read repair, restore before a write, read-back).
+    func submitMetaGet(_ key: UnsafeRawBufferPointer, withCas: Bool, to server: Int, role: ServerRole, for part: ReplyPart) {
+        lineScratch.clear()
+        lineScratch.append("mg ")
+        lineScratch.append(key)
+        lineScratch.append(withCas ? " s v f t c\r\n" : " s v f t\r\n")
+        worker.pools[server].connection(forClient: part.clientID).submit(
+            lineScratch.readableBytes, appendLineEnd: false,
+            entry: PendingReply(part: part, role: role, shape: .meta, deadline: worker.replyDeadline()))
+    }
+
     /// A request whose reply nobody waits for (write-backs and replica copies).
     func submitSilently(_ bytes: UnsafeRawBufferPointer, to server: Int, clientID: Int) {
         let part = worker.partPool.acquire(worker: worker, kind: .write)
