@@ -644,7 +644,7 @@ let badRequests: [RequestRow] = [
         (.invalidExptime, "CLIENT_ERROR invalid exptime argument\r\n"),
         (.invalidDelta, "CLIENT_ERROR invalid numeric delta argument\r\n"),
         (.lineTooLong, "CLIENT_ERROR line too long\r\n"),
-        (.binaryProtocol, "CLIENT_ERROR binary protocol is not supported\r\n"),
+        (.binaryProtocol, "CLIENT_ERROR binary protocol packet on a text connection\r\n"),
     ])
     func clientErrorReplyText(_ error: ClientError, _ text: String) {
         #expect(error.replyText.description == text)

@@ -320,7 +320,7 @@ final class BackendConnection {
             case .itemData(let count, let isLast):
                 head.part.receiveItemBytes(UnsafeRawBufferPointer(rebasing: rest[0..<count]), startsItem: false, endsItem: isLast)
                 offset += count
-                if isLast && head.shape == .meta {
+                if isLast && (head.shape == .meta || head.shape == .metaClient) {
                     // A meta reply ends with its value.
                     pending.popFirst()
                     completed = true

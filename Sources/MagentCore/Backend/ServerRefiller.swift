@@ -109,9 +109,12 @@ final class ServerRefiller: @unchecked Sendable {
         for key in context.pendingDeletes.keys(for: target.id) {
             // A newer write may have reached the server since the list was taken.
             guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
-            try connection.send(Array("delete ".utf8) + key + [13, 10])
+            let line = ByteBuffer()
+            key.withUnsafeBytes { ReplyPart.writeDeleteLine(key: $0, into: line) }
+            try connection.send(Array(line.readableBytes))
             let reply = try connection.readLine()
-            guard reply.elementsEqual("DELETED".utf8) || reply.elementsEqual("NOT_FOUND".utf8) else {
+            guard reply.elementsEqual("DELETED".utf8) || reply.elementsEqual("NOT_FOUND".utf8)
+                    || reply.elementsEqual("HD".utf8) || reply.elementsEqual("NF".utf8) else {
                 throw BlockingConnection.Failure(description: "delete answered \(String(decoding: reply, as: UTF8.self))")
             }
             context.pendingDeletes.remove(server: target.id, key: key)

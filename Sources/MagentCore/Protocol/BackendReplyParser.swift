@@ -12,6 +12,9 @@ public enum ReplyShape: UInt8, Sendable {
     case stats
     /// One meta reply: VA with a value, EN, or a status line (HD, NF, NS, EX).
     case meta
+    /// A client's own meta command: as `meta`, but EN (which may carry the
+    /// client's O and k flags) and ME come as lines, to be passed on.
+    case metaClient
 }
 
 public enum BackendReplyStep: Sendable, Equatable {
@@ -76,15 +79,19 @@ public struct BackendReplyParser: Sendable {
         case .line:
             if content.starts(with: "VALUE ") || content.starts(with: "STAT ") || content.isEmpty { return .protocolError }
             return .line(length: length, isError: isError)
-        case .meta:
+        case .meta, .metaClient:
             if isError { return .line(length: length, isError: true) }
-            if content.count == 2 && content.starts(with: "EN") { return .end(length: length) }
             if content.starts(with: "VA ") {
                 guard let bytes = Self.field(1, of: content) else { return .protocolError }
                 dataRemaining = bytes + 2
                 return .itemHeader(length: length)
             }
-            if content.count >= 2 && (content.starts(with: "HD") || content.starts(with: "NF") || content.starts(with: "NS") || content.starts(with: "EX")) {
+            guard content.count == 2 || (content.count > 2 && content[2] == 32) else { return .protocolError }
+            if content.starts(with: "EN") {
+                return shape == .meta ? .end(length: length) : .line(length: length, isError: false)
+            }
+            if content.starts(with: "HD") || content.starts(with: "NF") || content.starts(with: "NS") || content.starts(with: "EX")
+                || (shape == .metaClient && content.starts(with: "ME")) {
                 return .line(length: length, isError: false)
             }
             return .protocolError

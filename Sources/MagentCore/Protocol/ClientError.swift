@@ -9,7 +9,10 @@ public enum ClientError: Sendable, Equatable {
     case invalidExptime
     case invalidDelta
     case lineTooLong
-    /// The first byte of a binary-protocol request (0x80), which this proxy does not speak.
+    /// A meta command's `b` key is not valid base64.
+    case badKeyEncoding
+    /// A binary-protocol packet (0x80) on a connection that began as text: memcached decides
+    /// the protocol by the first byte a client sends, and so does the proxy.
     case binaryProtocol
 
     public var replyText: StaticString {
@@ -20,7 +23,8 @@ public enum ClientError: Sendable, Equatable {
         case .invalidExptime: return "CLIENT_ERROR invalid exptime argument\r\n"
         case .invalidDelta: return "CLIENT_ERROR invalid numeric delta argument\r\n"
         case .lineTooLong: return "CLIENT_ERROR line too long\r\n"
-        case .binaryProtocol: return "CLIENT_ERROR binary protocol is not supported\r\n"
+        case .badKeyEncoding: return "CLIENT_ERROR error decoding key\r\n"
+        case .binaryProtocol: return "CLIENT_ERROR binary protocol packet on a text connection\r\n"
         }
     }
 }

@@ -1,5 +1,6 @@
-// The memcached text-protocol verbs the proxy understands, and what each one
-// means for routing: read, write (replicated to the backup), broadcast or local.
+// The memcached text-protocol verbs the proxy understands (classic and meta),
+// and what each one means for routing: read, write (replicated to the
+// backup), broadcast or local.
 import Glibc
 
 public enum Command: UInt8, Sendable, CaseIterable {
@@ -8,6 +9,8 @@ public enum Command: UInt8, Sendable, CaseIterable {
     case incr, decr, delete, touch
     case flushAll, verbosity
     case version, quit, stats
+    /// The meta protocol: mg, ms, md, ma, mn, me.
+    case metaGet, metaSet, metaDelete, metaArithmetic, metaNoop, metaDebug
 
     /// get/gets/gat/gats: any number of keys, answered with VALUE blocks and END.
     public var isRetrieval: Bool {
@@ -46,6 +49,13 @@ public enum Command: UInt8, Sendable, CaseIterable {
     /// the primary stored it.
     public var capturesValue: Bool { self == .add || self == .replace || self == .cas }
 
+    public var isMeta: Bool {
+        switch self {
+        case .metaGet, .metaSet, .metaDelete, .metaArithmetic, .metaNoop, .metaDebug: return true
+        default: return false
+        }
+    }
+
     /// Sent to every primary and backup; the client hears OK only if all agree.
     public var isBroadcast: Bool { self == .flushAll || self == .verbosity }
 
@@ -71,6 +81,12 @@ public enum Command: UInt8, Sendable, CaseIterable {
         case .version: return "version"
         case .quit: return "quit"
         case .stats: return "stats"
+        case .metaGet: return "mg"
+        case .metaSet: return "ms"
+        case .metaDelete: return "md"
+        case .metaArithmetic: return "ma"
+        case .metaNoop: return "mn"
+        case .metaDebug: return "me"
         }
     }
 
@@ -80,6 +96,17 @@ public enum Command: UInt8, Sendable, CaseIterable {
             memcmp(token.baseAddress!, text.utf8Start, token.count) == 0
         }
         switch token.count {
+        case 2:
+            guard token[0] == UInt8(ascii: "m") else { return nil }
+            switch token[1] {
+            case UInt8(ascii: "g"): return .metaGet
+            case UInt8(ascii: "s"): return .metaSet
+            case UInt8(ascii: "d"): return .metaDelete
+            case UInt8(ascii: "a"): return .metaArithmetic
+            case UInt8(ascii: "n"): return .metaNoop
+            case UInt8(ascii: "e"): return .metaDebug
+            default: return nil
+            }
         case 3:
             switch token[0] {
             case UInt8(ascii: "g"): return equals("get") ? .get : equals("gat") ? .gat : nil

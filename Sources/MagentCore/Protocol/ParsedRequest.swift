@@ -29,6 +29,9 @@ public struct ParsedRequest: Sendable, Equatable {
     public var noreply: Bool
     /// `stats` with arguments.
     public var hasArguments: Bool
+    /// Meta commands: the flags that matter for routing. `forward` then runs
+    /// from the verb to the end of the line (flags included, q among them).
+    public var meta: MetaFlags
 
     init(command: Command, lineLength: Int) {
         self.command = command
@@ -40,5 +43,6 @@ public struct ParsedRequest: Sendable, Equatable {
         dataLength = 0
         noreply = false
         hasArguments = false
+        meta = MetaFlags()
     }
 }

@@ -127,6 +127,9 @@ public struct RequestParser: Sendable {
 
             var request = ParsedRequest(command: command, lineLength: lineLength)
             let text = LineText(input: input, allowControlKeys: allowControlKeys)
+            if command.isMeta {
+                return parseMeta(&request, tokens: tokens, count: count, text: text, contentEnd: contentEnd)
+            }
 
             if command.isRetrieval {
                 return parseRetrieval(&request, tokens: tokens, count: count, text: text, contentEnd: contentEnd)
@@ -225,8 +228,51 @@ public struct RequestParser: Sendable {
 
             case .get, .gets, .gat, .gats:
                 preconditionFailure("retrieval handled above")
+            case .metaGet, .metaSet, .metaDelete, .metaArithmetic, .metaNoop, .metaDebug:
+                preconditionFailure("meta handled above")
             }
         }
+    }
+
+    /// `<cm> <key> [<datalen>] <flags>*`: the key and, for ms, the length are
+    /// checked here as memcached checks them; other flags are left to memcached.
+    private mutating func parseMeta(_ request: inout ParsedRequest, tokens: UnsafeMutableBufferPointer<ByteRange>,
+                                    count: Int, text: LineText, contentEnd: Int) -> ParseStep {
+        let command = request.command
+        let lineLength = request.lineLength
+        request.forward = ByteRange(start: tokens[0].start, count: contentEnd - tokens[0].start)
+        if command == .metaNoop { return .request(request) }
+        guard count >= 2 else {
+            return .invalid(command == .metaDebug ? .badCommandLine : .unknownCommand, consumed: lineLength)
+        }
+        let firstFlag: Int
+        if command == .metaSet {
+            guard count >= 3, let length = text.int64(tokens[2]), length >= 0 else {
+                return .invalid(.badCommandLine, consumed: lineLength)
+            }
+            guard length <= Int64(Int32.max) - 2 else { return .fatal(.badCommandLine) }
+            request.dataLength = Int(length)
+            firstFlag = 3
+        } else {
+            firstFlag = 2
+        }
+        // Every flag, including those past the first few tokens.
+        var index = count > firstFlag ? tokens[firstFlag].start : contentEnd
+        while index < contentEnd {
+            if text.input[index] == 32 { index += 1; continue }
+            let start = index
+            while index < contentEnd && text.input[index] != 32 { index += 1 }
+            request.meta.note(UnsafeRawBufferPointer(rebasing: text.input[start..<index]))
+        }
+        let key = tokens[1]
+        request.key = key
+        guard text.isValidKey(key) else { return .invalid(.badCommandLine, consumed: lineLength) }
+        if request.meta.base64 && !Base64.decode(UnsafeRawBufferPointer(rebasing: text.input[key.start..<key.end]), into: nil) {
+            if command == .metaSet { state = .data(remaining: request.dataLength + 2, discard: true) }
+            return .invalid(.badKeyEncoding, consumed: lineLength)
+        }
+        if command == .metaSet { state = .data(remaining: request.dataLength + 2, discard: false) }
+        return .request(request)
     }
 
     private func parseRetrieval(_ request: inout ParsedRequest, tokens: UnsafeMutableBufferPointer<ByteRange>,

@@ -26,6 +26,11 @@ final class ClientConnection {
     /// Reply bytes ready to be written.
     let output = ByteBuffer()
     private var parser: RequestParser
+    /// Decided by the first byte a client sends, as memcached does: 0x80
+    /// starts a binary-protocol request, anything else a text line.
+    private enum WireProtocol { case undecided, text, binary }
+    private var wireProtocol = WireProtocol.undecided
+    private var binaryParser = BinaryRequestParser()
     /// Replies still owed, oldest first.
     private var replies = RingBuffer<ReplyPart>(initialCapacity: 8)
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
@@ -106,6 +111,10 @@ final class ClientConnection {
 
     /// Parses and dispatches every complete request; returns the bytes used.
     private func process(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if wireProtocol == .undecided, let first = bytes.first {
+            wireProtocol = first == BinaryHeader.requestMagic ? .binary : .text
+        }
+        if wireProtocol == .binary { return processBinary(bytes) }
         var offset = 0
         while !isClosing && !inputEnded {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
@@ -125,6 +134,30 @@ final class ClientConnection {
                 offset += consumed
             case .fatal(let error):
                 reply(error.replyText)
+                closeAfterReplies()
+            }
+        }
+        return bytes.count
+    }
+
+    /// Binary packets are taken whole (the parser bounds their size).
+    private func processBinary(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while !isClosing && !inputEnded {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            switch binaryParser.next(rest) {
+            case .needMoreData:
+                return offset
+            case .request(let header, let length):
+                worker.forwarder.forwardBinary(header, packet: UnsafeRawBufferPointer(rebasing: rest[0..<length]), client: self)
+                offset += length
+            case .tooLarge(let header):
+                worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
+                offset += BinaryHeader.size
+            case .discarded(let count):
+                offset += count
+            case .fatal(let header):
+                worker.forwarder.replyBinary(.invalidArguments, opcode: header.opcode, opaque: header.opaque, client: self)
                 closeAfterReplies()
             }
         }

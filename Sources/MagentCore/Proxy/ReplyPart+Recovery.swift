@@ -168,7 +168,7 @@ extension ReplyPart {
     /// it goes to the backup instead, once. Returns false when there is no
     /// backup to go to.
     func fallBackToBackup() -> Bool {
-        guard command.replicatesAfterPrimary, backupState == .unused, !request.isEmpty,
+        guard writesAfterPrimary, backupState == .unused, !request.isEmpty,
               route.hasBackup, worker.isUp(route.backup) else { return false }
         backupState = .pending
         if capturing {
@@ -189,8 +189,11 @@ extension ReplyPart {
         scratch.append(replica.readableBytes)
         worker.pools[role == .primary ? route.primary : route.backup].connection(forClient: clientID).submit(
             scratch.readableBytes, appendLineEnd: false,
-            entry: PendingReply(part: self, role: role, shape: .line, deadline: worker.replyDeadline()))
+            entry: PendingReply(part: self, role: role, shape: keptShape, deadline: worker.replyDeadline()))
     }
+
+    /// Writes the backup gets only once the primary applied them.
+    var writesAfterPrimary: Bool { kind == .meta ? metaStrategy == .primaryFirst : command.replicatesAfterPrimary }
 
     /// The client finished sending the kept value.
     func captureFinished() {
@@ -255,10 +258,7 @@ extension ReplyPart {
         if itemOpen {
             worker.forwarder.submitSilently(replica.readableBytes, to: route.backup, clientID: clientID)
         } else {
-            replica.clear()
-            replica.append("delete ")
-            replica.append(key.readableBytes)
-            replica.append("\r\n")
+            Self.writeDeleteLine(key: key.readableBytes, into: replica)
             worker.forwarder.submitSilently(replica.readableBytes, to: route.backup, clientID: clientID)
         }
     }
@@ -276,8 +276,23 @@ extension ReplyPart {
 extension ReplyPart {
     /// "<verb><key> <flags> <exptime> <bytes>\r\n" for an item read with `mg`,
     /// its remaining TTL turned back into an exptime; replaces what `line` held.
+    /// A key that cannot sit on a text line becomes the meta equivalent:
+    /// `ms <base64 key> <bytes> b F<flags> T<exptime>[ ME]` (ME: add).
     static func writeStorageLine(_ verb: StaticString, key: UnsafeRawBufferPointer, header: MetaValueHeader, into line: ByteBuffer) {
         line.clear()
+        guard KeyToken.isTextSafe(key) else {
+            line.append("ms ")
+            Base64.encode(key, into: line)
+            line.append(byte: 32)
+            line.appendDecimal(header.size)
+            line.append(" b F")
+            line.appendDecimal(Int(header.flags))
+            line.append(" T")
+            line.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
+            if verb.utf8Start[0] == UInt8(ascii: "a") { line.append(" ME") }
+            line.append("\r\n")
+            return
+        }
         line.append(verb)
         line.append(key)
         line.append(byte: 32)
@@ -286,6 +301,22 @@ extension ReplyPart {
         line.appendDecimal(ServerRefiller.exptime(remaining: header.ttl))
         line.append(byte: 32)
         line.appendDecimal(header.size)
+        line.append("\r\n")
+    }
+}
+
+extension ReplyPart {
+    /// `delete <key>`, or `md <base64 key> b` for a key a text line cannot hold.
+    static func writeDeleteLine(key: UnsafeRawBufferPointer, into line: ByteBuffer) {
+        line.clear()
+        if KeyToken.isTextSafe(key) {
+            line.append("delete ")
+            line.append(key)
+        } else {
+            line.append("md ")
+            Base64.encode(key, into: line)
+            line.append(" b")
+        }
         line.append("\r\n")
     }
 }

@@ -45,6 +45,8 @@ final class ReplyPart {
         /// share is in, the VALUE blocks go out in the order the keys were
         /// asked for, as memcached answers.
         case merge
+        /// A meta command, or a binary request translated into one.
+        case meta
     }
 
     enum SourceState: UInt8 {
@@ -129,6 +131,23 @@ final class ReplyPart {
     /// The backup's copy of a key deleted while the backup was away: dropped.
     var repairSkip = false
 
+    /// Meta: how the request travels, and what the client asked for.
+    var metaStrategy = MetaStrategy.read
+    var metaQuiet = false
+    /// mg with T: the backup gets the touched item once the primary hit.
+    var metaReplicatesOnHit = false
+    /// A miss on a recovering primary was answered by restoring the key and
+    /// asking again: the second answer is final.
+    var metaRetried = false
+    /// The shape of the reply to the kept request (`request` + `replica`).
+    var keptShape = ReplyShape.line
+    /// Binary clients: how the reply is framed; nil for text.
+    var binary: BinaryFraming? = nil
+    /// Binary: value bytes of the current VA still to pass (its \r\n is not).
+    var binaryValueRemaining = 0
+    /// Binary: the CAS of the VA being passed on.
+    var binaryCas: UInt64 = 0
+
     init(worker: Worker) { self.worker = worker }
 
     /// Back to the state of a fresh part, keeping buffer capacity.
@@ -174,6 +193,14 @@ final class ReplyPart {
         repairCursor = 0
         repairItemStarted = false
         repairSkip = false
+        metaStrategy = .read
+        metaQuiet = false
+        metaReplicatesOnHit = false
+        metaRetried = false
+        keptShape = .line
+        binary = nil
+        binaryValueRemaining = 0
+        binaryCas = 0
     }
 
     // MARK: - Toward the client
@@ -222,6 +249,10 @@ final class ReplyPart {
             return
         }
         guard !isComplete else { return }
+        if kind == .meta {
+            metaReceiveItem(bytes, startsItem: startsItem, endsItem: endsItem)
+            return
+        }
         if repairing {
             repairReceive(bytes, startsItem: startsItem, endsItem: endsItem)
             return
@@ -249,6 +280,8 @@ final class ReplyPart {
             replicatorEnd()
         case .write:
             if restoringKey { finishRestore() }
+        case .meta:
+            if restoringKey { finishRestore() } else { metaValueEnded(from: role) }
         default:
             break
         }
@@ -289,6 +322,8 @@ final class ReplyPart {
             outstanding -= 1
             if !(line.count == 4 && line.starts(with: "OK")) { refusals += 1 }
             resolveBroadcast()
+        case .meta:
+            metaReceiveLine(line, from: role, isError: isError)
         case .local, .close, .replicator, .merge:
             break
         }
@@ -317,6 +352,8 @@ final class ReplyPart {
             outstanding -= 1
             refusals += 1
             resolveBroadcast()
+        case .meta:
+            metaSourceFailed(role: role, reason: reason)
         case .local, .close, .replicator, .merge:
             break
         }
@@ -369,7 +406,13 @@ final class ReplyPart {
 
     func resolveBroadcast() {
         guard outstanding == 0, !isComplete else { return }
-        if refusals == 0 { emit("OK\r\n") } else { emit("SERVER_ERROR not every server answered OK\r\n") }
+        if let binary {
+            binaryDeliverStatus(refusals == 0 ? .success : .temporaryFailure, framing: binary)
+        } else if refusals == 0 {
+            emit("OK\r\n")
+        } else {
+            emit("SERVER_ERROR not every server answered OK\r\n")
+        }
         complete()
     }
 }

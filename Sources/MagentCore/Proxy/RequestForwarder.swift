@@ -13,6 +13,11 @@ final class RequestForwarder {
     private var groupShare: [Int32]
     /// A request line being assembled (broadcasts, meta reads).
     let lineScratch = ByteBuffer(capacity: 64)
+    /// A meta request's raw key, and the line sent for it.
+    let keyScratch = ByteBuffer(capacity: 256)
+    let metaLine = ByteBuffer(capacity: 128)
+    /// A binary response packet being assembled.
+    let packetScratch = ByteBuffer(capacity: 64)
 
     init(worker: Worker) {
         self.worker = worker
@@ -22,7 +27,7 @@ final class RequestForwarder {
         groupsUsed.reserveCapacity(groupParts.count)
     }
 
-    private var topology: ServerTopology { worker.context.topology }
+    var topology: ServerTopology { worker.context.topology }
 
     func forward(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
         switch request.command {
@@ -32,6 +37,8 @@ final class RequestForwarder {
             forwardWrite(request, line: line, client: client)
         case .flushAll, .verbosity:
             forwardBroadcast(request, line: line, client: client)
+        case .metaGet, .metaSet, .metaDelete, .metaArithmetic, .metaNoop, .metaDebug:
+            forwardMeta(request, line: line, client: client)
         case .version:
             worker.context.versionReply.withUnsafeBytes { client.reply($0) }
         case .quit:
@@ -194,7 +201,7 @@ final class RequestForwarder {
     func submitMetaGet(_ key: UnsafeRawBufferPointer, withCas: Bool, to server: Int, role: ServerRole, for part: ReplyPart) {
         lineScratch.clear()
         lineScratch.append("mg ")
-        lineScratch.append(key)
+        if KeyToken.append(key, to: lineScratch) { lineScratch.append(" b") }
         lineScratch.append(withCas ? " s v f t c\r\n" : " s v f t\r\n")
         worker.pools[server].connection(forClient: part.clientID).submit(
             lineScratch.readableBytes, appendLineEnd: false,
@@ -229,9 +236,6 @@ final class RequestForwarder {
     /// flush_all and verbosity go to every distinct server; OK only if all say OK.
     private func forwardBroadcast(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
         if request.command == .verbosity && request.argument.count == 0 { return }  // `verbosity noreply`
-        let part = worker.partPool.acquire(worker: worker, kind: .broadcast)
-        part.holds += 1
-        if !request.noreply { client.enqueue(part) }
         lineScratch.clear()
         lineScratch.append(request.command.verb)
         if request.argument.count > 0 {
@@ -239,6 +243,15 @@ final class RequestForwarder {
             lineScratch.append(UnsafeRawBufferPointer(rebasing: line[request.argument.start..<request.argument.end]))
         }
         lineScratch.append("\r\n")
+        broadcast(lineScratch, replied: !request.noreply, binary: nil, client: client)
+    }
+
+    /// Sends `line` (complete, with its line end) to every distinct server.
+    func broadcast(_ line: ByteBuffer, replied: Bool, binary: BinaryFraming?, client: ClientConnection) {
+        let part = worker.partPool.acquire(worker: worker, kind: .broadcast)
+        part.holds += 1
+        part.binary = binary
+        if replied { client.enqueue(part) }
         for server in topology.broadcastTargets {
             guard worker.isUp(server) else {
                 part.refusals += 1
@@ -246,7 +259,7 @@ final class RequestForwarder {
             }
             part.outstanding += 1
             worker.pools[server].connection(forClient: client.id).submit(
-                lineScratch.readableBytes, appendLineEnd: false,
+                line.readableBytes, appendLineEnd: false,
                 entry: PendingReply(part: part, role: topology.servers[server].role, shape: .line, deadline: worker.replyDeadline()))
         }
         if part.outstanding == 0 { part.resolveBroadcast() }

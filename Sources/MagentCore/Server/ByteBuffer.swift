@@ -105,6 +105,20 @@ public final class ByteBuffer {
     public func append(contentsOf other: ByteBuffer) { append(other.readableBytes) }
 
     /// Appends `value` in decimal without building a String.
+    public func appendDecimal(UInt64 value: UInt64) {
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[count] = UInt8(48 + rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { append(byte: raw[index]) }
+        }
+    }
+
     public func appendDecimal(_ value: Int) {
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
