@@ -1,4 +1,5 @@
-// spymemcached (net.spy.memcached) through the proxy, text protocol: the calls a
+// spymemcached (net.spy.memcached) through the proxy, text protocol (or the binary
+// one with the argument `binary`: BinaryConnectionFactory's protocol): the calls a
 // Java application on the original magent makes, each result checked, plus 1,000
 // asynchronous gets in flight at once. Exits 1 on any mismatch.
 import java.io.Serializable;
@@ -70,9 +71,11 @@ public final class SpyCheck {
         return hex.toString();
     }
 
+    static boolean binary = false;
+
     static MemcachedClient connect(String host, int port, boolean optimize) throws Exception {
         ConnectionFactoryBuilder builder = new ConnectionFactoryBuilder()
-            .setProtocol(ConnectionFactoryBuilder.Protocol.TEXT)
+            .setProtocol(binary ? ConnectionFactoryBuilder.Protocol.BINARY : ConnectionFactoryBuilder.Protocol.TEXT)
             .setOpTimeout(10_000)
             .setShouldOptimize(optimize)
             .setMaxReconnectDelay(1);
@@ -87,6 +90,8 @@ public final class SpyCheck {
             System.exit(2);
         }
         int port = Integer.parseInt(portText);
+        binary = args.length > 0 && args[0].equals("binary");
+        System.out.println("protocol: " + (binary ? "binary" : "text"));
         System.out.println("spymemcached from " + MemcachedClient.class.getProtectionDomain().getCodeSource().getLocation()
             + ", Java " + System.getProperty("java.version"));
         String p = "spy_" + ProcessHandle.current().pid() + "_" + Integer.toHexString(new Random().nextInt(1 << 24)) + "_";

@@ -1,6 +1,6 @@
 <?php
 // PHP sessions through the proxy, one `php` process per request, with session
-// locking on: usage `php php_sessions.php memcache|memcached`. A writer holds the
+// locking on: usage `php php_sessions.php memcache|memcached|memcached-binary`. A writer holds the
 // session lock while a second process asks for the same session: the second must
 // wait for the lock, then read what the first wrote.
 declare(strict_types=1);
@@ -12,15 +12,19 @@ $port = proxy_port();
 $ini = match ($handler) {
     // pecl memcache: locking is built in (a "<sid>.lock" counter); it waits up to 2 x lock_timeout.
     'memcache' => ['session.save_handler=memcache', "session.save_path=tcp://$host:$port", 'memcache.lock_timeout=10'],
-    // php-memcached: text protocol (binary is not supported by the proxy yet), locking on,
-    // retries enough to outwait the writer (50 x up to 200 ms).
+    // php-memcached over the text protocol, locking on, retries enough to outwait
+    // the writer (50 x up to 200 ms).
     'memcached' => ['session.save_handler=memcached', "session.save_path=$host:$port", 'memcached.sess_binary_protocol=Off',
+                    'memcached.sess_locking=On', 'memcached.sess_lock_wait_min=20', 'memcached.sess_lock_wait_max=200',
+                    'memcached.sess_lock_retries=50', 'memcached.sess_lock_expire=30'],
+    // php-memcached as shipped: memcached.sess_binary_protocol keeps its default (On).
+    'memcached-binary' => ['session.save_handler=memcached', "session.save_path=$host:$port",
                     'memcached.sess_locking=On', 'memcached.sess_lock_wait_min=20', 'memcached.sess_lock_wait_max=200',
                     'memcached.sess_lock_retries=50', 'memcached.sess_lock_expire=30'],
     default => null,
 };
-if ($ini === null) { echo "usage: php_sessions.php memcache|memcached\n"; exit(2); }
-$extension = $handler;
+if ($ini === null) { echo "usage: php_sessions.php memcache|memcached|memcached-binary\n"; exit(2); }
+$extension = $handler === 'memcache' ? 'memcache' : 'memcached';
 if (!extension_loaded($extension)) { echo "the $extension extension is not loaded\n"; exit(2); }
 echo "session handler $handler (extension ", phpversion($extension), "), PHP ", PHP_VERSION, "\n";
 $common = ['session.use_cookies=0', 'session.use_strict_mode=0', 'session.lazy_write=0', 'session.gc_probability=0',

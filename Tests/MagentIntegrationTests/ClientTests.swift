@@ -153,15 +153,19 @@ enum ClientRunner {
         ClientRunner.expectHealthyCluster(cluster)
     }
 
-    @Test func phpMemcachedTextProtocol() throws {
+    /// php-memcached over the text protocol and with OPT_BINARY_PROTOCOL.
+    @Test(arguments: ["text", "binary"])
+    func phpMemcached(wireProtocol: String) throws {
         let php = try ClientRunner.require(ClientRunner.php, package: "php-cli")
         let cluster = try ClientRunner.cluster()
         defer { cluster.stop() }
-        ClientRunner.expectSuccess(php, ["php_memcached.php"], cluster: cluster, timeout: 40)
+        ClientRunner.expectSuccess(php, ["php_memcached.php", wireProtocol], cluster: cluster, timeout: 40)
         ClientRunner.expectHealthyCluster(cluster)
     }
 
-    @Test(arguments: ["memcache", "memcached"])
+    /// "memcached-binary" is php-memcached's session handler as shipped
+    /// (memcached.sess_binary_protocol = On).
+    @Test(arguments: ["memcache", "memcached", "memcached-binary"])
     func phpSessionsWithLocking(handler: String) throws {
         let php = try ClientRunner.require(ClientRunner.php, package: "php-cli")
         let cluster = try ClientRunner.cluster()
@@ -170,7 +174,9 @@ enum ClientRunner {
         ClientRunner.expectHealthyCluster(cluster)
     }
 
-    @Test func javaSpymemcached() throws {
+    /// spymemcached's text protocol, and the binary one (BinaryConnectionFactory's).
+    @Test(arguments: ["text", "binary"])
+    func javaSpymemcached(wireProtocol: String) throws {
         let javac = try ClientRunner.requireOnPath("javac", package: "default-jdk-headless")
         let java = try ClientRunner.requireOnPath("java", package: "default-jdk-headless")
         let jar = try ClientRunner.require(ClientRunner.spymemcachedJar, package: "libspymemcached-java", executable: false)
@@ -182,7 +188,7 @@ enum ClientRunner {
         let cluster = try ClientRunner.cluster()
         defer { cluster.stop() }
         // spymemcached logs connection events at INFO on stderr; they show only on failure.
-        ClientRunner.expectSuccess(java, ["-cp", "\(classes):\(jar)", "SpyCheck"], cluster: cluster, timeout: 60)
+        ClientRunner.expectSuccess(java, ["-cp", "\(classes):\(jar)", "SpyCheck", wireProtocol], cluster: cluster, timeout: 60)
         ClientRunner.expectHealthyCluster(cluster)
     }
 
@@ -202,12 +208,13 @@ enum ClientRunner {
         ClientRunner.expectHealthyCluster(cluster)
     }
 
-    /// Every ASCII test `memccapable -a` passes against memcached itself passes through the
-    /// proxy. Both are whole runs: memccapable's later tests depend on what its first test
-    /// ("ascii version") learned, so single tests (-T) are not comparable.
-    @Test func memccapableAsciiTests() throws {
+    /// Every test `memccapable -a` (ASCII) or `-b` (binary) passes against memcached itself
+    /// passes through the proxy. Both are whole runs: memccapable's later tests depend on
+    /// what its first test ("ascii version") learned, so single tests (-T) are not comparable.
+    @Test(arguments: ["-a", "-b"])
+    func memccapableTests(protocolOption: String) throws {
         let memccapable = try ClientRunner.require("/usr/bin/memccapable", package: "libmemcached-tools")
-        let arguments = { (port: UInt16) in ["-a", "-v", "-h", "127.0.0.1", "-p", String(port), "-t", "5"] }
+        let arguments = { (port: UInt16) in [protocolOption, "-v", "-h", "127.0.0.1", "-p", String(port), "-t", "5"] }
 
         let reference = try Memcached()
         let baseline: ClientRunner.Output
@@ -216,7 +223,7 @@ enum ClientRunner {
             baseline = try ClientRunner.run(memccapable, arguments(reference.port), cluster: nil, timeout: 60, separateErrors: true)
         }
         let passing = try Self.passingTests(in: baseline.text)
-        #expect(passing.count >= 20, "memccapable -a passed only \(passing.count) tests against memcached:\n\(baseline.text)\(baseline.errorText)")
+        #expect(passing.count >= 20, "memccapable \(protocolOption) passed only \(passing.count) tests against memcached:\n\(baseline.text)\(baseline.errorText)")
 
         let cluster = try ClientRunner.cluster()
         defer { cluster.stop() }
@@ -224,7 +231,7 @@ enum ClientRunner {
         let passingThrough = try Set(Self.passingTests(in: proxied.text))
         let failed = passing.filter { !passingThrough.contains($0) }
         #expect(failed.isEmpty, """
-            memccapable -a: \(failed.count) of the \(passing.count) tests passing against memcached fail through the proxy: \
+            memccapable \(protocolOption): \(failed.count) of the \(passing.count) tests passing against memcached fail through the proxy: \
             \(failed.joined(separator: ", "))
             memccapable's output through the proxy:
             \(proxied.text)
@@ -233,9 +240,9 @@ enum ClientRunner {
         ClientRunner.expectHealthyCluster(cluster)
     }
 
-    /// Names of the tests memccapable reports as passed ("ascii set noreply   [pass]").
+    /// Names of the tests memccapable reports as passed ("ascii set noreply   [pass]", "binary getkq   [pass]").
     static func passingTests(in output: String) throws -> [String] {
-        let pattern = try Regex(#"(ascii [a-z]+(?: noreply)?) +\[pass\]"#)
+        let pattern = try Regex(#"((?:ascii|binary) [a-z]+(?: noreply)?) +\[pass\]"#)
         return output.matches(of: pattern).compactMap { match in match.output[1].substring.map(String.init) }
     }
 

@@ -11,6 +11,11 @@ extension ReplyPart {
         packet.clear()
         if status == .success {
             BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: .success, opaque: framing.opaque, cas: cas)
+        } else if status == .keyNotFound && opcode.returnsKey {
+            // getk and gatk misses carry the key instead of a message, as memcached's do.
+            BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: status, opaque: framing.opaque,
+                                        keyLength: key.readableCount, bodyLength: key.readableCount)
+            packet.append(key.readableBytes)
         } else {
             BinaryResponse.appendStatus(to: packet, opcode: opcode.rawValue, status: status, opaque: framing.opaque)
         }
@@ -44,7 +49,17 @@ extension ReplyPart {
         } else {
             status = .temporaryFailure
         }
-        binaryDeliverStatus(status, framing: framing, cas: status == .success ? Self.casToken(line) : 0)
+        if status == .success && framing.opcode == .touch {
+            // memcached answers a touch with the item's flags and cas.
+            let packet = worker.forwarder.packetScratch
+            packet.clear()
+            BinaryResponse.appendHeader(to: packet, opcode: framing.opcode.rawValue, status: .success, opaque: framing.opaque,
+                                        cas: Self.numberToken("c", in: line), extrasLength: 4, bodyLength: 4)
+            BinaryResponse.appendUInt32(UInt32(truncatingIfNeeded: Self.numberToken("f", in: line)), to: packet)
+            emit(packet.readableBytes)
+            return
+        }
+        binaryDeliverStatus(status, framing: framing, cas: status == .success ? Self.numberToken("c", in: line) : 0)
     }
 
     /// VA header and value bytes: a get's response streams; a counter's is
@@ -94,11 +109,11 @@ extension ReplyPart {
         emit(packet.readableBytes)
     }
 
-    /// The number after a ` c` flag of a meta status line (0 when absent).
-    static func casToken(_ line: UnsafeRawBufferPointer) -> UInt64 {
+    /// The number of a returned flag (` c123`, ` f7`) of a meta status line; 0 when absent.
+    static func numberToken(_ flag: Unicode.Scalar, in line: UnsafeRawBufferPointer) -> UInt64 {
         var index = 0
         while index + 1 < line.count {
-            if line[index] == 32 && line[index + 1] == UInt8(ascii: "c") {
+            if line[index] == 32 && line[index + 1] == UInt8(ascii: flag) {
                 var value: UInt64 = 0
                 var position = index + 2
                 while position < line.count, line[position] >= 48, line[position] <= 57 {

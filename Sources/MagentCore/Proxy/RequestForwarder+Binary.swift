@@ -22,27 +22,35 @@ extension RequestForwarder {
             let valid = extras.count == extrasLength
                 && (keyRequired ? key.count > 0 && key.count <= ProtocolLimits.maxKeyLength : key.isEmpty)
                 && (valueAllowed || value.isEmpty)
-            if !valid { replyBinary(.invalidArguments, opcode: header.opcode, opaque: header.opaque, client: client) }
+            if !valid {
+                // memcached answers and closes: the stream is not to be trusted.
+                replyBinary(.invalidArguments, opcode: header.opcode, opaque: header.opaque, client: client)
+                client.closeAfterReplies()
+            }
             return valid
         }
 
         var flags = MetaFlags()
         metaLine.clear()
+        func send(_ command: Command, inlineValue: UnsafeRawBufferPointer?) {
+            if flags.base64 { metaLine.append(" b") }
+            dispatchMeta(command, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: inlineValue, binary: framing, client: client)
+        }
         switch opcode {
         case .get, .getq, .getk, .getkq:
             guard shaped(extras: 0, key: true, value: false) else { return }
             beginMetaLine("mg ", key: key, flags: &flags)
             metaLine.append(" f v c")
-            dispatchMeta(.metaGet, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: nil, binary: framing, client: client)
+            send(.metaGet, inlineValue: nil)
 
         case .gat, .gatq, .gatk, .gatkq, .touch:
             guard shaped(extras: 4, key: true, value: false) else { return }
             beginMetaLine("mg ", key: key, flags: &flags)
             metaLine.append(" T")
             metaLine.appendDecimal(Int(BinaryHeader.uint32(extras, at: 0)))
-            if opcode != .touch { metaLine.append(" f v c") }
+            metaLine.append(opcode == .touch ? " f c" : " f v c")
             flags.updatesTTL = true
-            dispatchMeta(.metaGet, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: nil, binary: framing, client: client)
+            send(.metaGet, inlineValue: nil)
 
         case .set, .setq, .add, .addq, .replace, .replaceq, .append, .appendq, .prepend, .prependq:
             let isConcatenation = opcode == .append || opcode == .appendq || opcode == .prepend || opcode == .prependq
@@ -70,14 +78,13 @@ extension RequestForwarder {
                 metaLine.append(mode)
                 flags.mode = mode.utf8Start[2]
             }
-            dispatchMeta(.metaSet, flags: flags, key: key, line: metaLine.readableBytes,
-                         inlineValue: value, binary: framing, client: client)
+            send(.metaSet, inlineValue: value)
 
         case .delete, .deleteq:
             guard shaped(extras: 0, key: true, value: false) else { return }
             beginMetaLine("md ", key: key, flags: &flags)
             appendCompareCas(header.cas, flags: &flags)
-            dispatchMeta(.metaDelete, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: nil, binary: framing, client: client)
+            send(.metaDelete, inlineValue: nil)
 
         case .increment, .incrementq, .decrement, .decrementq:
             guard shaped(extras: 20, key: true, value: false) else { return }
@@ -99,7 +106,7 @@ extension RequestForwarder {
             }
             metaLine.append(" v c")
             appendCompareCas(header.cas, flags: &flags)
-            dispatchMeta(.metaArithmetic, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: nil, binary: framing, client: client)
+            send(.metaArithmetic, inlineValue: nil)
 
         case .flush, .flushq:
             guard shaped(extras: extras.count == 4 ? 4 : 0, key: false, value: false) else { return }
@@ -138,13 +145,11 @@ extension RequestForwarder {
         }
     }
 
-    /// "<verb><key>", with " b" when the key had to be base64-encoded.
+    /// "<verb><key>"; a key that had to be base64-encoded gets its `b` flag
+    /// at the end of the line (`send`).
     private func beginMetaLine(_ verb: StaticString, key: UnsafeRawBufferPointer, flags: inout MetaFlags) {
         metaLine.append(verb)
-        if KeyToken.append(key, to: metaLine) {
-            metaLine.append(" b")
-            flags.base64 = true
-        }
+        flags.base64 = KeyToken.append(key, to: metaLine)
     }
 
     /// A non-zero CAS in the header makes the request conditional.
