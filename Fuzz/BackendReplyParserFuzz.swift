@@ -4,8 +4,8 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func backendReplyParserFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
-    let shapes: [ReplyShape] = [.retrieval, .line, .stats, .meta]
-    let shape = shapes[Int(data[0] & 3)]
+    let shapes: [ReplyShape] = [.retrieval, .line, .stats, .meta, .metaClient]
+    let shape = shapes[Int(data[0] % 5)]
     let chunk = Int(data[0] >> 2) + 1
     let input = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
     var parser = BackendReplyParser()

@@ -64,5 +64,16 @@ private func checkRequest(_ request: ParsedRequest, in bytes: UnsafeRawBufferPoi
         precondition(count > 0, "a retrieval without keys")
     } else if request.command.isKeyedWrite {
         precondition(request.key.count > 0 && request.key.count <= ProtocolLimits.maxKeyLength)
+    } else if request.command.isMeta && request.command != .metaNoop {
+        precondition(request.key.count > 0 && request.key.count <= ProtocolLimits.maxKeyLength, "a meta key of \(request.key.count) bytes")
+        if request.meta.base64 {
+            // The parser let a b key through: it must decode, to a key the proxy can place.
+            let decoded = ByteBuffer()
+            let key = UnsafeRawBufferPointer(rebasing: bytes[request.key.start..<request.key.end])
+            precondition(Base64.decode(key, into: decoded) && !decoded.isEmpty, "an undecodable b key passed")
+            let again = ByteBuffer()
+            Base64.encode(decoded.readableBytes, into: again)
+            precondition(again.readableBytes.elementsEqual(key), "base64 does not round-trip")
+        }
     }
 }
