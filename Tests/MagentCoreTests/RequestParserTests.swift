@@ -376,6 +376,17 @@ let goodRequests: [RequestRow] = [
     ]),
     RequestRow("a command line of exactly the 16 KiB limit", paddedDelete(contentLength: ProtocolLimits.maxCommandLine),
                [.request(.delete, key: "k", forward: "delete k")]),
+    // Meta commands: the key is checked, the flags pass through (q included; the forwarder drops it).
+    RequestRow("meta get with flags", "mg a v f t k O9 q\r\n", [.request(.metaGet, key: "a", forward: "mg a v f t k O9 q")]),
+    RequestRow("meta set streams its data block", "ms k 5 T0 F3 MR\r\nhello\r\n",
+               [.request(.metaSet, key: "k", forward: "ms k 5 T0 F3 MR", dataLength: 5), .data("hello\r\n")]),
+    RequestRow("meta delete", "md k q C12\r\n", [.request(.metaDelete, key: "k", forward: "md k q C12")]),
+    RequestRow("meta arithmetic", "ma n N0 J5 D2 v\r\n", [.request(.metaArithmetic, key: "n", forward: "ma n N0 J5 D2 v")]),
+    RequestRow("meta no-op ignores what follows", "mn extra\r\n", [.request(.metaNoop, forward: "mn extra")]),
+    RequestRow("meta debug", "me k\r\n", [.request(.metaDebug, key: "k", forward: "me k")]),
+    RequestRow("meta get of a base64 key", "mg YWJj b v\r\n", [.request(.metaGet, key: "YWJj", forward: "mg YWJj b v")]),
+    RequestRow("meta set of a base64 key", "ms YWJj 1 b\r\nx\r\n",
+               [.request(.metaSet, key: "YWJj", forward: "ms YWJj 1 b", dataLength: 1), .data("x\r\n")]),
 ]
 
 let badRequests: [RequestRow] = [
@@ -471,6 +482,17 @@ let badRequests: [RequestRow] = [
                [.request(.version), .fatal(.binaryProtocol)]),
     RequestRow("a 20 KB get line still waiting for its newline",
                "get " + String(repeating: "k ", count: 10_000), [.pending(20_004)]),
+    // Meta errors, as memcached 1.6 answers them.
+    RequestRow("meta get without a key", "mg\r\n", [.invalid(.unknownCommand)]),
+    RequestRow("meta debug without a key", "me\r\n", [.invalid(.badCommandLine)]),
+    RequestRow("meta set without a length", "ms k\r\n", [.invalid(.badCommandLine)]),
+    RequestRow("meta set with a bad length keeps what follows as a line", "ms k abc\r\nversion\r\n",
+               [.invalid(.badCommandLine), .request(.version)]),
+    RequestRow("meta set with a key too long keeps its data as a line",
+               "ms \(String(repeating: "k", count: 251)) 2\r\nhi\r\n", [.invalid(.badCommandLine), .invalid(.unknownCommand)]),
+    RequestRow("meta set with an undecodable base64 key swallows its data", "ms x 2 b\r\nhi\r\nversion\r\n",
+               [.invalid(.badKeyEncoding), .discarded(4), .request(.version)]),
+    RequestRow("meta get with an undecodable base64 key", "mg a=bc b v\r\n", [.invalid(.badKeyEncoding)]),
 ]
 
 // MARK: - Tests
@@ -644,6 +666,7 @@ let badRequests: [RequestRow] = [
         (.invalidExptime, "CLIENT_ERROR invalid exptime argument\r\n"),
         (.invalidDelta, "CLIENT_ERROR invalid numeric delta argument\r\n"),
         (.lineTooLong, "CLIENT_ERROR line too long\r\n"),
+        (.badKeyEncoding, "CLIENT_ERROR error decoding key\r\n"),
         (.binaryProtocol, "CLIENT_ERROR binary protocol packet on a text connection\r\n"),
     ])
     func clientErrorReplyText(_ error: ClientError, _ text: String) {
@@ -663,7 +686,8 @@ let badRequests: [RequestRow] = [
     @Test("command classes")
     func commandClasses() {
         #expect(Command.allCases.filter(\.isRetrieval) == [.get, .gets, .gat, .gats])
-        #expect(Command.allCases.filter(\.hasDataBlock) == [.set, .add, .replace, .append, .prepend, .cas])
+        #expect(Command.allCases.filter(\.hasDataBlock) == [.set, .add, .replace, .append, .prepend, .cas, .metaSet])
+        #expect(Command.allCases.filter(\.isMeta) == [.metaGet, .metaSet, .metaDelete, .metaArithmetic, .metaNoop, .metaDebug])
         #expect(Command.allCases.filter(\.isKeyedWrite)
             == [.set, .add, .replace, .append, .prepend, .cas, .incr, .decr, .delete, .touch])
         #expect(Command.allCases.filter(\.isBroadcast) == [.flushAll, .verbosity])

@@ -23,7 +23,7 @@ public enum Command: UInt8, Sendable, CaseIterable {
     /// Commands followed by a data block of a declared length.
     public var hasDataBlock: Bool {
         switch self {
-        case .set, .add, .replace, .append, .prepend, .cas: return true
+        case .set, .add, .replace, .append, .prepend, .cas, .metaSet: return true
         default: return false
         }
     }
