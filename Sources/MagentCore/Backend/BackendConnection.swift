@@ -382,7 +382,7 @@ final class BackendConnection {
         let reason = state == .connected ? reason : reason == .timeout ? .connectTimeout : .notSent
         closeSocket()
         if server.health.recordFailure() {
-            log.error("memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1)) is down")
+            log.notice("memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1)) is down")
         }
         if let owner = streamOwner {
             streamOwner = nil

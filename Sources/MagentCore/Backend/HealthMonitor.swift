@@ -93,12 +93,12 @@ final class HealthMonitor {
             schedules[server.id] = nil
             // It was down: whatever it held may be gone, so it is refilled.
             server.health.markRecovering()
-            if server.health.markUp() { context.logger.error("\(name) is up, recovering") }
+            if server.health.markUp() { context.logger.notice("\(name) is up, recovering") }
             return
         }
         if let previous, Self.restarted(previous, identity) {
             if server.health.markRecovering() {
-                context.logger.error("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
+                context.logger.notice("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
             }
         }
     }

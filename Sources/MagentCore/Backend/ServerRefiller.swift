@@ -40,7 +40,7 @@ final class ServerRefiller: @unchecked Sendable {
                 do {
                     try refill(server)
                     server.health.markRecovered()
-                    log.error("memcached \(server.address.displayName): refilled, \(server.health.refillCopied.current) keys copied")
+                    log.notice("memcached \(server.address.displayName): refilled, \(server.health.refillCopied.current) keys copied")
                 } catch {
                     log.info("memcached \(server.address.displayName): refill interrupted (\(error)); retrying")
                     usleep(1_000_000)
@@ -83,7 +83,7 @@ final class ServerRefiller: @unchecked Sendable {
             work.append((source, keys))
             health.refillLeft.add(keys.count)
         }
-        log.error("memcached \(target.address.displayName): refilling \(health.refillLeft.current) keys")
+        log.notice("memcached \(target.address.displayName): refilling \(health.refillLeft.current) keys")
         let rate = Double(context.configuration.refillRate)
         for (source, keys) in work {
             let origin = try connect(source)

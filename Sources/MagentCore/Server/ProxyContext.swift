@@ -15,7 +15,7 @@ public final class ProxyContext: Sendable {
         self.configuration = configuration
         self.topology = topology
         stats = ProxyStats(workers: configuration.threads, servers: topology.servers.count)
-        logger = Logger(verbosity: configuration.verbosity)
+        logger = Logger(level: configuration.logLevel, syslog: configuration.syslog)
         pendingDeletes = PendingDeletes(servers: topology.servers.count)
         versionReply = Array(MagentVersion.versionReply.utf8)
     }

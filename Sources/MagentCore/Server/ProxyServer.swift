@@ -9,7 +9,7 @@ public enum ProxyServer {
     /// Runs the proxy; returns the process exit status.
     public static func run(_ configuration: Configuration) -> Int32 {
         magent_ignore_sigpipe()
-        let logger = Logger(verbosity: configuration.verbosity)
+        let logger = Logger(level: configuration.logLevel, syslog: configuration.syslog)
         switch prepare(configuration) {
         case .failure(let error):
             writeStderr("magent: \(error.description)\n")
