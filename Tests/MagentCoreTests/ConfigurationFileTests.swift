@@ -237,6 +237,30 @@ let refusedFiles: [RefusedFile] = [
         #expect(reloaded.connectTimeoutMilliseconds == 50)
     }
 
+    @Test("a reload puts back every setting that needs a restart, and only those")
+    func restartSettingsAreKept() throws {
+        let running = Configuration()
+        let read = try configuration(from: """
+            port = 1
+            listen = 127.0.0.9
+            unix-socket = /tmp/x.sock
+            max-connections = 7
+            threads = 9
+            connections-per-server = 3
+            user = nobody
+            group = nogroup
+            foreground = yes
+            request-timeout = 5
+            server = 10.0.0.1:1
+            """)
+        var next = read
+        ConfigurationReloader.keepRestartSettings(of: running, in: &next)
+        for setting in ConfigurationSetting.allCases {
+            let kept = setting.needsRestart ? running : read
+            #expect(setting.describe(next) == setting.describe(kept), "\(setting.fileName)")
+        }
+    }
+
     @Test("conf/magent.conf is valid and shows every setting")
     func exampleFile() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
