@@ -11,5 +11,11 @@ case .exit(let status, let message):
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
     exit(status)
 case .run(let configuration):
-    exit(ProxyServer.run(configuration))
+    // SIGHUP reads the file again, under the same command line.
+    var reload: ConfigurationSource? = nil
+    if let path = configuration.configurationFile {
+        let options = Array(arguments.dropFirst())
+        reload = { parser.parse(options, configurationFile: path) }
+    }
+    exit(ProxyServer.run(configuration, reload: reload))
 }

@@ -71,13 +71,13 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["-f", "/tmp/magent.sock"]) { $0.unixSocketPath = "/tmp/magent.sock" },
     AcceptedOptions(["-p", "0", "-f", "/tmp/magent.sock"]) { $0.port = 0; $0.unixSocketPath = "/tmp/magent.sock" },
     AcceptedOptions(["-i", "5"]) { $0.connectionsPerServer = 5 },
-    AcceptedOptions(["-v"]) { $0.verbosity = 1; $0.foreground = true },
-    AcceptedOptions(["-v", "-v"]) { $0.verbosity = 2; $0.foreground = true },
+    AcceptedOptions(["-v"]) { $0.logLevel = .info; $0.foreground = true },
+    AcceptedOptions(["-v", "-v"]) { $0.logLevel = .debug; $0.foreground = true },
     AcceptedOptions(["-t", "2"]) { $0.threads = 2 },
     AcceptedOptions(["-t256"]) { $0.threads = 256 },
     // Clusters and attached values, as getopt allows
-    AcceptedOptions(["-Dv"]) { $0.foreground = true; $0.verbosity = 1 },
-    AcceptedOptions(["-kDvv"]) { $0.placement = .ketama; $0.foreground = true; $0.verbosity = 2 },
+    AcceptedOptions(["-Dv"]) { $0.foreground = true; $0.logLevel = .info },
+    AcceptedOptions(["-kDvv"]) { $0.placement = .ketama; $0.foreground = true; $0.logLevel = .debug },
     AcceptedOptions(["-Dp", "12000"]) { $0.foreground = true; $0.port = 12000 },
     AcceptedOptions(["-Dp12000"]) { $0.foreground = true; $0.port = 12000 },
     AcceptedOptions(["-s10.0.0.3:3"]) { $0.primaries.append(ServerAddress(host: "10.0.0.3", port: 3)) },
@@ -96,6 +96,12 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--request-timeout", "300"]) { $0.requestTimeoutMilliseconds = 300 },
     AcceptedOptions(["--failure-limit", "3"]) { $0.failureLimit = 3 },
     AcceptedOptions(["--failure-limit=3"]) { $0.failureLimit = 3 },
+    AcceptedOptions(["--log-level", "notice"]) { $0.logLevel = .notice },
+    AcceptedOptions(["--log-level=debug"]) { $0.logLevel = .debug },
+    AcceptedOptions(["-vvv"]) { $0.logLevel = .debug; $0.foreground = true },
+    AcceptedOptions(["--log-level", "notice", "-v"]) { $0.logLevel = .info; $0.foreground = true },
+    AcceptedOptions(["-v", "--log-level", "error"]) { $0.logLevel = .error; $0.foreground = true },
+    AcceptedOptions(["--syslog"]) { $0.syslog = true },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -138,6 +144,7 @@ let badValues: [[String]] = [
     ["-s", "host:70000"], ["-s", ""], ["-b", "[::1"],
     ["-l", ""], ["-u", ""], ["-g", ""], ["-f", ""],
     ["--connect-timeout", "0"], ["--request-timeout=abc"], ["--failure-limit", "0"], ["--failure-limit=1001"],
+    ["--log-level", "loud"], ["--log-level=quiet"],
 ]
 
 @Suite struct CommandLineParserTests {
@@ -177,7 +184,7 @@ let badValues: [[String]] = [
         #expect(configuration.foreground == false)
         #expect(configuration.placement == .modulo)
         #expect(configuration.unixSocketPath == nil)
-        #expect(configuration.verbosity == 0)
+        #expect(configuration.logLevel == .error)
         #expect(configuration.user == nil)
         #expect(configuration.group == nil)
         #expect(configuration.connectTimeoutMilliseconds == 1000)

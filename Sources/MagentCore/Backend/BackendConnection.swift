@@ -39,6 +39,7 @@ final class BackendConnection {
     private(set) var failureScheduled = false
     private var scheduledFailure = BackendFailure.unavailable
     private var countedIdle = false
+    private var retiringScheduled = false
 
     init(worker: Worker, server: BackendServer, slot: Int) {
         self.worker = worker
@@ -73,7 +74,7 @@ final class BackendConnection {
         submit(line, appendLineEnd: true, entry: entry)
         streamOwner = owner
         streamDeadline = worker.replyDeadline()
-        if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.context.configuration.requestTimeoutMilliseconds)) }
+        if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.settings.requestTimeoutMilliseconds)) }
         return true
     }
 
@@ -119,7 +120,7 @@ final class BackendConnection {
     private func enqueue(_ entry: PendingReply) {
         pending.append(entry)
         entry.part.holds += 1
-        if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.context.configuration.requestTimeoutMilliseconds)) }
+        if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.settings.requestTimeoutMilliseconds)) }
         updateIdleCount()
         markDirty()
     }
@@ -184,8 +185,8 @@ final class BackendConnection {
             } else {
                 state = .connecting
                 setWriteEvent(true)
-                connectDeadline = MonotonicClock.milliseconds() &+ UInt64(worker.context.configuration.connectTimeoutMilliseconds)
-                armTimer(milliseconds: UInt64(worker.context.configuration.connectTimeoutMilliseconds))
+                connectDeadline = MonotonicClock.milliseconds() &+ UInt64(worker.settings.connectTimeoutMilliseconds)
+                armTimer(milliseconds: UInt64(worker.settings.connectTimeoutMilliseconds))
             }
         }
     }
@@ -206,7 +207,7 @@ final class BackendConnection {
             // The timer was counting the connect timeout; now the oldest reply's deadline counts.
             if let head = pending.first {
                 let now = MonotonicClock.milliseconds()
-                let timeout = UInt64(worker.context.configuration.requestTimeoutMilliseconds)
+                let timeout = UInt64(worker.settings.requestTimeoutMilliseconds)
                 armTimer(milliseconds: head.deadline == .max ? timeout : (head.deadline > now ? Swift.min(head.deadline - now, timeout) : 0))
             }
         }
@@ -245,11 +246,11 @@ final class BackendConnection {
         }
         guard let head = pending.first else { return }
         if head.deadline <= now {
-            log.info("memcached \(server.address.displayName): no reply within \(worker.context.configuration.requestTimeoutMilliseconds) ms")
+            log.info("memcached \(server.address.displayName): no reply within \(worker.settings.requestTimeoutMilliseconds) ms")
             fail(.timeout)
             return
         }
-        let timeout = UInt64(worker.context.configuration.requestTimeoutMilliseconds)
+        let timeout = UInt64(worker.settings.requestTimeoutMilliseconds)
         var next = head.deadline == .max ? timeout : Swift.min(head.deadline - now, timeout)
         if streamOwner != nil { next = Swift.min(next, streamDeadline > now ? streamDeadline - now : 0) }
         armTimer(milliseconds: next)
@@ -382,7 +383,7 @@ final class BackendConnection {
         let reason = state == .connected ? reason : reason == .timeout ? .connectTimeout : .notSent
         closeSocket()
         if server.health.recordFailure() {
-            log.error("memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1)) is down")
+            log.notice("\(worker.topology.describe(server)) is down")
         }
         if let owner = streamOwner {
             streamOwner = nil
@@ -423,5 +424,17 @@ final class BackendConnection {
         guard idle != countedIdle else { return }
         countedIdle = idle
         worker.idleCounters[server.id].add(idle ? 1 : -1)
+        if idle && !retiringScheduled && worker.pools[server.id].retired {
+            retiringScheduled = true
+            worker.retiringBackends.append(self)
+        }
+    }
+
+    /// Its server was removed by a reload: closes once nothing is owed here.
+    func closeIfRetiredAndIdle() {
+        retiringScheduled = false
+        guard state != .closed, worker.pools[server.id].retired, pending.isEmpty, streamOwner == nil, !failureScheduled else { return }
+        log.debug("\(worker.topology.describe(server)): closed a connection, the server was removed")
+        closeSocket()
     }
 }

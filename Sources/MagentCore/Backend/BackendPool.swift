@@ -1,10 +1,13 @@
 // One worker's connections to one server: at most -i of them, each carrying
-// many requests at once.
+// many requests at once. A reload that removes the server retires the pool:
+// its connections close once they owe nothing.
 
 final class BackendPool {
     unowned let worker: Worker
     let server: BackendServer
     private var slots: [BackendConnection?]
+    /// The server is not in the worker's topology any more.
+    var retired = false
 
     init(worker: Worker, server: BackendServer, size: Int) {
         self.worker = worker
@@ -26,6 +29,13 @@ final class BackendPool {
         let connection = BackendConnection(worker: worker, server: server, slot: slot)
         slots[slot] = connection
         return connection
+    }
+
+    /// Closes the connections that owe nothing now; the others close when
+    /// their last reply arrives (BackendConnection.updateIdleCount).
+    func retire() {
+        retired = true
+        for connection in slots { connection?.closeIfRetiredAndIdle() }
     }
 
     /// A closed connection leaves its slot.

@@ -1,7 +1,8 @@
 // Watches every server from the main thread: probes the ones marked down
 // until they answer (backing off while they fail), and asks the ones in use
 // for their pid and uptime, so a memcached that restarted empty, seen down or
-// not, is known to be recovering and gets refilled.
+// not, is known to be recovering and gets refilled. Watches the servers of the
+// current generation; tables are by server id.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -32,11 +33,13 @@ final class HealthMonitor {
     private var probes: [HealthProbe?]
     private var identities: [Identity?]
     private var nextIdentityCheck: [UInt64]
+    /// The generation whose servers are watched.
+    private var watched: ProxyGeneration?
 
     init(context: ProxyContext, base: OpaquePointer) {
         self.context = context
         self.base = base
-        let count = context.topology.servers.count
+        let count = ServerRegistry.capacity
         schedules = Array(repeating: nil, count: count)
         probes = Array(repeating: nil, count: count)
         identities = Array(repeating: nil, count: count)
@@ -53,12 +56,26 @@ final class HealthMonitor {
 
     private func check() {
         let now = MonotonicClock.milliseconds()
-        let timeout = UInt64(context.configuration.connectTimeoutMilliseconds + context.configuration.requestTimeoutMilliseconds)
-        for server in context.topology.servers {
+        let generation = context.generation
+        let topology = generation.topology
+        let settings = generation.configuration
+        let timeout = UInt64(settings.connectTimeoutMilliseconds + settings.requestTimeoutMilliseconds)
+        if generation !== watched {
+            // Servers a reload removed are forgotten: if one comes back, its
+            // earlier pid says nothing about what it holds now.
+            for server in topology.known where !topology.contains(server) {
+                probes[server.id] = nil
+                schedules[server.id] = nil
+                identities[server.id] = nil
+                nextIdentityCheck[server.id] = 0
+            }
+            watched = generation
+        }
+        for server in topology.members {
             if let probe = probes[server.id] {
                 guard let outcome = probe.outcome else { continue }
                 probes[server.id] = nil
-                probeFinished(server, identity: outcome)
+                probeFinished(server, identity: outcome, topology: topology)
             }
             if server.health.isUp {
                 schedules[server.id] = nil
@@ -78,8 +95,8 @@ final class HealthMonitor {
         }
     }
 
-    private func probeFinished(_ server: BackendServer, identity: Identity?) {
-        let name = "memcached \(server.address.displayName) (\(server.role == .primary ? "primary" : "backup") \(server.listIndex + 1))"
+    private func probeFinished(_ server: BackendServer, identity: Identity?, topology: ServerTopology) {
+        let name = topology.describe(server)
         guard let identity else {
             if server.health.isUp { return }  // workers decide when a server in use is down
             let backoff = Swift.min((schedules[server.id]?.backoff ?? Self.initialBackoffMilliseconds) * 2, Self.maximumBackoffMilliseconds)
@@ -93,12 +110,12 @@ final class HealthMonitor {
             schedules[server.id] = nil
             // It was down: whatever it held may be gone, so it is refilled.
             server.health.markRecovering()
-            if server.health.markUp() { context.logger.error("\(name) is up, recovering") }
+            if server.health.markUp() { context.logger.notice("\(name) is up, recovering") }
             return
         }
         if let previous, Self.restarted(previous, identity) {
             if server.health.markRecovering() {
-                context.logger.error("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
+                context.logger.notice("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
             }
         }
     }

@@ -6,12 +6,15 @@ public final class ServerHealth: Sendable {
     private let down = Atomic<Bool>(false)
     private let recovering = Atomic<Bool>(false)
     private let consecutiveFailures = Atomic<Int>(0)
-    let failureLimit: Int
+    /// --failure-limit; a reload may change it.
+    private let failureLimit: Atomic<Int>
     /// Refill progress while recovering: keys copied so far, keys still to copy.
     public let refillCopied = Counter()
     public let refillLeft = Counter()
 
-    init(failureLimit: Int) { self.failureLimit = failureLimit }
+    init(failureLimit: Int) { self.failureLimit = Atomic(failureLimit) }
+
+    func setFailureLimit(_ limit: Int) { failureLimit.store(limit, ordering: .relaxed) }
 
     public var isUp: Bool { !down.load(ordering: .relaxed) }
 
@@ -39,7 +42,7 @@ public final class ServerHealth: Sendable {
     /// marks the server down.
     func recordFailure() -> Bool {
         let failures = consecutiveFailures.wrappingAdd(1, ordering: .relaxed).newValue
-        guard failures >= failureLimit else { return false }
+        guard failures >= failureLimit.load(ordering: .relaxed) else { return false }
         return down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 

@@ -3,6 +3,8 @@
 // recovering server with add semantics, flags and remaining TTL, at a bounded
 // rate. A recovering primary is refilled from the backups, a recovering
 // backup from the primaries. Runs on its own thread with blocking sockets.
+// Each pass uses the generation current when it began; a reload interrupts a
+// refill, which starts again over the new servers.
 import Glibc
 
 final class ServerRefiller: @unchecked Sendable {
@@ -27,22 +29,24 @@ final class ServerRefiller: @unchecked Sendable {
 
     private func run() {
         while true {
+            let generation = context.generation
+            let topology = generation.topology
             // Deletes kept for a server that is reachable again, recovering or not.
-            for server in context.topology.servers where server.health.isUp && !server.health.isRecovering
+            for server in topology.members where server.health.isUp && !server.health.isRecovering
                 && context.pendingDeletes.count(server: server.id) > 0 {
                 do {
                     try applyPendingDeletes(on: server, over: connect(server))
                 } catch {
-                    log.info("memcached \(server.address.displayName): kept deletes not applied yet (\(error))")
+                    log.info("\(topology.describe(server)): kept deletes not applied yet (\(error))")
                 }
             }
-            for server in context.topology.servers where server.health.isUp && server.health.isRecovering {
+            for server in topology.members where server.health.isUp && server.health.isRecovering {
                 do {
-                    try refill(server)
+                    try refill(server, in: generation)
                     server.health.markRecovered()
-                    log.error("memcached \(server.address.displayName): refilled, \(server.health.refillCopied.current) keys copied")
+                    log.notice("\(topology.describe(server)) is up: refilled, \(server.health.refillCopied.current) keys copied")
                 } catch {
-                    log.info("memcached \(server.address.displayName): refill interrupted (\(error)); retrying")
+                    log.info("\(topology.describe(server)): refill interrupted (\(error)); retrying")
                     usleep(1_000_000)
                 }
             }
@@ -52,18 +56,19 @@ final class ServerRefiller: @unchecked Sendable {
 
     private func connect(_ server: BackendServer) throws -> BlockingConnection {
         try BlockingConnection(to: server.socketAddress,
-                               timeoutMilliseconds: max(context.configuration.requestTimeoutMilliseconds, 2000))
+                               timeoutMilliseconds: max(context.generation.configuration.requestTimeoutMilliseconds, 2000))
     }
 
     /// The servers holding the other copy of `target`'s keys.
-    private func sources(for target: BackendServer) -> [BackendServer] {
-        context.topology.servers.filter { $0.role != target.role && $0.health.isUp }
+    private func sources(for target: BackendServer, in topology: ServerTopology) -> [BackendServer] {
+        topology.members.filter { $0.role != target.role && $0.health.isUp }
     }
 
-    private func refill(_ target: BackendServer) throws {
+    private func refill(_ target: BackendServer, in generation: ProxyGeneration) throws {
+        let topology = generation.topology
         // Every server that may hold the other copy of its keys must be up:
         // finishing without one would leave the keys it holds missing for good.
-        if let absent = context.topology.servers.first(where: { $0.role != target.role && !$0.health.isUp }) {
+        if let absent = topology.members.first(where: { $0.role != target.role && !$0.health.isUp }) {
             throw BlockingConnection.Failure(description: "waiting for memcached \(absent.address.displayName), which is down")
         }
         let health = target.health
@@ -73,9 +78,9 @@ final class ServerRefiller: @unchecked Sendable {
         try applyPendingDeletes(on: target, over: destination)
 
         var work: [(source: BackendServer, keys: [[UInt8]])] = []
-        for source in sources(for: target) {
+        for source in sources(for: target, in: topology) {
             let keys = try listKeys(on: source).filter { key in
-                let route = key.withUnsafeBytes { context.topology.route(for: $0) }
+                let route = key.withUnsafeBytes { topology.route(for: $0) }
                 return target.role == .primary
                     ? route.primary == target.id && route.backup == source.id
                     : route.backup == target.id && route.primary == source.id
@@ -83,8 +88,7 @@ final class ServerRefiller: @unchecked Sendable {
             work.append((source, keys))
             health.refillLeft.add(keys.count)
         }
-        log.error("memcached \(target.address.displayName): refilling \(health.refillLeft.current) keys")
-        let rate = Double(context.configuration.refillRate)
+        log.notice("\(topology.describe(target)): refilling \(health.refillLeft.current) keys")
         for (source, keys) in work {
             let origin = try connect(source)
             var start = 0
@@ -96,7 +100,9 @@ final class ServerRefiller: @unchecked Sendable {
                 health.refillLeft.add(-batch.count)
                 start += batch.count
                 // Rate limit: a batch takes at least batch / rate seconds.
-                let minimum = Double(batch.count) / rate * 1000
+                let current = context.generation
+                guard current.topology === topology else { throw BlockingConnection.Failure(description: "the server list was reloaded") }
+                let minimum = Double(batch.count) / Double(current.configuration.refillRate) * 1000
                 let spent = Double(MonotonicClock.milliseconds() - began)
                 if spent < minimum { usleep(UInt32((minimum - spent) * 1000)) }
                 guard target.health.isUp else { throw BlockingConnection.Failure(description: "the server went down") }

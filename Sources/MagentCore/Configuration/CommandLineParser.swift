@@ -8,16 +8,43 @@ public enum CommandLineOutcome: Sendable, Equatable {
     case exit(status: Int32, message: String)
 }
 
-public struct CommandLineParser {
-    /// The original's getopt string, plus -t.
-    static let shortOptions: [Character: Bool] = [
-        "p": true, "u": true, "g": true, "s": true, "D": false, "h": false, "v": false,
-        "n": true, "l": true, "k": false, "b": true, "f": true, "i": true, "t": true,
+public struct CommandLineParser: Sendable {
+    /// What a letter or long option does besides setting a value.
+    enum Option: Sendable, Equatable {
+        case setting(ConfigurationSetting)
+        case help
+        case verbose
+        case configurationFile
+    }
+
+    /// The original's getopt string (p:u:g:s:Dhvn:l:kb:f:i:), plus -t and -c.
+    static let shortOptions: [Character: Option] = [
+        "p": .setting(.port), "u": .setting(.user), "g": .setting(.group), "s": .setting(.server),
+        "D": .setting(.foreground), "h": .help, "v": .verbose, "n": .setting(.maxConnections),
+        "l": .setting(.listen), "k": .setting(.ketama), "b": .setting(.backup), "f": .setting(.unixSocket),
+        "i": .setting(.connectionsPerServer), "t": .setting(.threads), "c": .configurationFile,
     ]
-    static let longOptions: [String: Bool] = [
-        "legacy-ketama": false, "connect-timeout": true, "request-timeout": true, "failure-limit": true, "help": false,
-        "miss-failover": false, "refill-rate": true, "allow-control-keys": false,
+    static let longOptions: [String: Option] = [
+        "legacy-ketama": .setting(.legacyKetama), "connect-timeout": .setting(.connectTimeout),
+        "request-timeout": .setting(.requestTimeout), "failure-limit": .setting(.failureLimit), "help": .help,
+        "miss-failover": .setting(.missFailover), "refill-rate": .setting(.refillRate),
+        "allow-control-keys": .setting(.allowControlKeys), "log-level": .setting(.logLevel),
+        "syslog": .setting(.syslog), "config": .configurationFile,
     ]
+
+    private static func takesValue(_ option: Option) -> Bool {
+        switch option {
+        case .setting(let setting): !setting.isSwitch
+        case .configurationFile: true
+        case .help, .verbose: false
+        }
+    }
+
+    /// One option as given, replayed over the configuration file's settings.
+    private enum Assignment {
+        case setting(ConfigurationSetting, String)
+        case verbose
+    }
 
     let programName: String
     let usage: String
@@ -27,8 +54,37 @@ public struct CommandLineParser {
         self.usage = UsageText.render(buildDate: buildDate)
     }
 
+    /// The command line, over the configuration file it names (-c): what the
+    /// file sets is the default for what the command line does not say; a
+    /// server list on the command line replaces the file's list.
     public func parse(_ arguments: [String]) -> CommandLineOutcome {
-        var configuration = Configuration()
+        parse(arguments, configurationFile: nil)
+    }
+
+    /// As `parse`, reading `configurationFile` instead of the -c argument's
+    /// file: a reload reads the absolute path found at start-up.
+    public func parse(_ arguments: [String], configurationFile override: String?) -> CommandLineOutcome {
+        var assignments: [Assignment] = []
+        var configurationPath: String? = nil
+        // Every value is checked here, in command-line order, so the first bad
+        // option wins as in the original.
+        var scratch = Configuration()
+        func take(_ option: Option, _ spelling: String, _ value: String?) -> CommandLineOutcome? {
+            let value = value ?? ""
+            switch option {
+            case .help:
+                return .exit(status: 1, message: usage)
+            case .verbose:
+                assignments.append(.verbose)
+            case .configurationFile:
+                guard !value.isEmpty else { return invalid(spelling, value, "a configuration file path") }
+                configurationPath = value
+            case .setting(let setting):
+                if let expected = setting.apply(value, to: &scratch) { return invalid(spelling, value, expected) }
+                assignments.append(.setting(setting, value))
+            }
+            return nil
+        }
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -41,9 +97,10 @@ public struct CommandLineParser {
                     value = String(name[name.index(after: equals)...])
                     name = String(name[..<equals])
                 }
-                guard let takesValue = Self.longOptions[name] else {
+                guard let option = Self.longOptions[name] else {
                     return .exit(status: 1, message: "\(programName): unrecognized option '\(argument)'\n" + usage)
                 }
+                let takesValue = Self.takesValue(option)
                 if takesValue && value == nil {
                     guard index < arguments.count else {
                         return .exit(status: 1, message: "\(programName): option '--\(name)' requires an argument\n" + usage)
@@ -53,18 +110,18 @@ public struct CommandLineParser {
                 } else if !takesValue && value != nil {
                     return .exit(status: 1, message: "\(programName): option '--\(name)' doesn't allow an argument\n" + usage)
                 }
-                if let failure = applyLong(name, value, to: &configuration) { return failure }
+                if let failure = take(option, "--\(name)", value) { return failure }
                 continue
             }
             guard argument.hasPrefix("-"), argument.count > 1 else { continue }  // getopt permutes operands; magent ignores them
             var letters = Substring(argument.dropFirst())
             while let letter = letters.first {
                 letters = letters.dropFirst()
-                guard let takesValue = Self.shortOptions[letter] else {
+                guard let option = Self.shortOptions[letter] else {
                     return .exit(status: 1, message: "\(programName): invalid option -- '\(letter)'\n" + usage)
                 }
                 var value: String? = nil
-                if takesValue {
+                if Self.takesValue(option) {
                     if !letters.isEmpty {
                         value = String(letters)
                         letters = ""
@@ -75,7 +132,39 @@ public struct CommandLineParser {
                         return .exit(status: 1, message: "\(programName): option requires an argument -- '\(letter)'\n" + usage)
                     }
                 }
-                if let failure = applyShort(letter, value, to: &configuration) { return failure }
+                if let failure = take(option, "-\(letter)", value) { return failure }
+            }
+        }
+
+        var configuration = Configuration()
+        if let path = override ?? configurationPath {
+            switch ConfigurationFile.load(path: path) {
+            case .failure(let error):
+                return .exit(status: 1, message: "\(error)\n")
+            case .success(let file):
+                file.apply(to: &configuration)
+            }
+            configuration.configurationFile = ConfigurationFile.absolutePath(path)
+        }
+        var replacedPrimaries = false
+        var replacedBackups = false
+        var verboseCount = 0
+        for assignment in assignments {
+            switch assignment {
+            case .verbose:
+                verboseCount += 1
+                configuration.logLevel = verboseCount >= 2 ? .debug : .info
+                configuration.foreground = true
+            case .setting(let setting, let value):
+                if setting == .server && !replacedPrimaries {
+                    configuration.primaries = []
+                    replacedPrimaries = true
+                }
+                if setting == .backup && !replacedBackups {
+                    configuration.backups = []
+                    replacedBackups = true
+                }
+                _ = setting.apply(value, to: &configuration)
             }
         }
         if configuration.primaries.isEmpty {
@@ -89,84 +178,5 @@ public struct CommandLineParser {
 
     private func invalid(_ option: String, _ value: String, _ expected: String) -> CommandLineOutcome {
         .exit(status: 1, message: "\(programName): invalid argument '\(value)' for \(option): \(expected)\n")
-    }
-
-    private func applyShort(_ letter: Character, _ value: String?, to configuration: inout Configuration) -> CommandLineOutcome? {
-        let value = value ?? ""
-        switch letter {
-        case "h":
-            return .exit(status: 1, message: usage)
-        case "p":
-            guard let port = Int(value), port >= 0, port <= 65535 else { return invalid("-p", value, "a port number from 0 to 65535") }
-            configuration.port = port
-        case "s", "b":
-            guard let address = ServerAddress.parse(value) else {
-                return invalid("-\(letter)", value, "host:port with a port from 1 to 65535")
-            }
-            if letter == "s" { configuration.primaries.append(address) } else { configuration.backups.append(address) }
-        case "l":
-            guard !value.isEmpty else { return invalid("-l", value, "an address to bind") }
-            configuration.bindAddress = value
-        case "n":
-            guard let count = Int(value), count > 0 else { return invalid("-n", value, "a positive number") }
-            configuration.maxConnections = count
-        case "i":
-            guard let count = Int(value), count > 0, count <= 1000 else { return invalid("-i", value, "a number from 1 to 1000") }
-            configuration.connectionsPerServer = count
-        case "t":
-            guard let count = Int(value), count > 0, count <= 256 else { return invalid("-t", value, "a number from 1 to 256") }
-            configuration.threads = count
-        case "u":
-            guard !value.isEmpty else { return invalid("-u", value, "a user name or number") }
-            configuration.user = value
-        case "g":
-            guard !value.isEmpty else { return invalid("-g", value, "a group name or number") }
-            configuration.group = value
-        case "f":
-            guard !value.isEmpty else { return invalid("-f", value, "a socket path") }
-            configuration.unixSocketPath = value
-        case "D":
-            configuration.foreground = true
-        case "v":
-            configuration.verbosity += 1
-            configuration.foreground = true
-        case "k":
-            if configuration.placement == .modulo { configuration.placement = .ketama }
-        default:
-            break
-        }
-        return nil
-    }
-
-    private func applyLong(_ name: String, _ value: String?, to configuration: inout Configuration) -> CommandLineOutcome? {
-        let value = value ?? ""
-        switch name {
-        case "help":
-            return .exit(status: 1, message: usage)
-        case "legacy-ketama":
-            configuration.placement = .legacyKetama
-        case "connect-timeout", "request-timeout":
-            guard let milliseconds = Int(value), milliseconds > 0, milliseconds <= 3_600_000 else {
-                return invalid("--\(name)", value, "milliseconds from 1 to 3600000")
-            }
-            if name == "connect-timeout" {
-                configuration.connectTimeoutMilliseconds = milliseconds
-            } else {
-                configuration.requestTimeoutMilliseconds = milliseconds
-            }
-        case "miss-failover":
-            configuration.missFailoverAlways = true
-        case "allow-control-keys":
-            configuration.allowControlKeys = true
-        case "refill-rate":
-            guard let rate = Int(value), rate > 0, rate <= 10_000_000 else { return invalid("--refill-rate", value, "keys per second from 1 to 10000000") }
-            configuration.refillRate = rate
-        case "failure-limit":
-            guard let count = Int(value), count > 0, count <= 1000 else { return invalid("--failure-limit", value, "a number from 1 to 1000") }
-            configuration.failureLimit = count
-        default:
-            break
-        }
-        return nil
     }
 }

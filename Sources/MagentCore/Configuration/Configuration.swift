@@ -1,5 +1,5 @@
-// Everything the proxy is told at start-up: magent's original options, with
-// their defaults, plus ours (threads, timeouts, legacy ketama).
+// Everything the proxy is told at start-up, by the command line and the
+// configuration file: magent's original options, with their defaults, plus ours.
 import Glibc
 
 public struct Configuration: Sendable, Equatable {
@@ -21,8 +21,10 @@ public struct Configuration: Sendable, Equatable {
     public var unixSocketPath: String? = nil
     /// -i: connections kept per backend server by each worker.
     public var connectionsPerServer = 20
-    /// -v, repeatable.
-    public var verbosity = 0
+    /// -v (info), -vv (debug) or --log-level.
+    public var logLevel = LogLevel.error
+    /// --syslog: log lines also go to syslog (facility daemon).
+    public var syslog = false
     /// -u / -g: names or numbers.
     public var user: String? = nil
     public var group: String? = nil
@@ -40,6 +42,9 @@ public struct Configuration: Sendable, Equatable {
     public var refillRate = 5000
     /// --allow-control-keys: pass keys with control bytes (not NUL, CR, LF) as memcached does.
     public var allowControlKeys = false
+
+    /// -c / --config: the configuration file, as an absolute path (SIGHUP reads it again).
+    public var configurationFile: String? = nil
 
     public init() {}
 

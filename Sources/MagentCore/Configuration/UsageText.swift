@@ -19,6 +19,7 @@ public enum UsageText {
           -i number, set max keep alive connections for one memcached server, default is 20
           -v verbose
           -t number, set worker threads, default is the number of cpus, at most 4
+          -c file, read options from this configuration file (also --config), again on SIGHUP. default is none
           --legacy-ketama use magent 0.6's own -k key allocation, to migrate without moving keys
           --connect-timeout ms, set memcached connect timeout, default is 1000
           --request-timeout ms, set memcached reply timeout, default is 1000
@@ -26,6 +27,8 @@ public enum UsageText {
           --miss-failover ask the backup on every miss, not only while a restarted server is refilled
           --refill-rate number, set keys per second copied into a restarted server, default is 5000
           --allow-control-keys accept keys with control bytes other than NUL, CR and LF, as memcached does
+          --log-level level, error, notice (server state changes, reloads), info (as -v) or debug (as -vv), default is error
+          --syslog send log lines to syslog too (facility daemon)
 
         """
     }

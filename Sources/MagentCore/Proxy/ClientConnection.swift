@@ -51,7 +51,7 @@ final class ClientConnection {
         self.worker = worker
         self.id = id
         self.fd = fd
-        parser = RequestParser(allowControlKeys: worker.context.configuration.allowControlKeys)
+        parser = RequestParser(allowControlKeys: worker.settings.allowControlKeys)
     }
 
     /// Registers with the event loop; the connection keeps itself alive until close().

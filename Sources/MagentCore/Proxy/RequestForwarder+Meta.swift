@@ -77,7 +77,7 @@ extension RequestForwarder {
         if part.metaStrategy == .read {
             part.metaReplicatesOnHit = flags.updatesTTL && route.hasBackup
             part.missFailover = command == .metaGet && !flags.vivify && backupUp
-                && (worker.context.configuration.missFailoverAlways || worker.isRecovering(route.primary))
+                && (worker.settings.missFailoverAlways || worker.isRecovering(route.primary))
             if primaryUp {
                 part.primaryState = .pending
                 sendMeta(part, inlineValue: inlineValue, to: route.primary, role: .primary, client: client)

@@ -21,13 +21,22 @@ final class RequestForwarder {
 
     init(worker: Worker) {
         self.worker = worker
-        let topology = worker.context.topology
-        groupParts = Array(repeating: nil, count: topology.primaryCount * (topology.backupCount + 1))
-        groupShare = Array(repeating: 0, count: groupParts.count)
-        groupsUsed.reserveCapacity(groupParts.count)
+        groupParts = []
+        groupShare = []
+        fitGroups()
     }
 
-    var topology: ServerTopology { worker.context.topology }
+    /// The worker's current topology (a reload replaces it between requests).
+    var topology: ServerTopology { worker.topology }
+
+    /// Room for every (primary, backup) pair of the current topology.
+    private func fitGroups() {
+        let count = topology.groupCount
+        guard groupParts.count < count else { return }
+        groupParts = Array(repeating: nil, count: count)
+        groupShare = Array(repeating: 0, count: count)
+        groupsUsed.reserveCapacity(count)
+    }
 
     func forward(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
         switch request.command {
@@ -64,12 +73,12 @@ final class RequestForwarder {
     /// Keys are grouped by (primary, backup): one request per group, each
     /// answered with its VALUE blocks, and one END after all of them.
     private func forwardRetrieval(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
-        let backupSlots = topology.backupCount + 1
+        fitGroups()
         var keys = KeyIterator(keys: request.keys)
         while let range = keys.next(in: line) {
             let key = UnsafeRawBufferPointer(rebasing: line[range.start..<range.end])
             let route = topology.route(for: key)
-            let group = route.primary * backupSlots + (route.hasBackup ? route.backup - topology.primaryCount + 1 : 0)
+            let group = route.group
             let part: ReplyPart
             if let existing = groupParts[group] {
                 part = existing
@@ -124,7 +133,7 @@ final class RequestForwarder {
                 part.clientID = client.id
                 // Keys a recovering primary lacks are asked of the backup.
                 part.missFailover = (request.command == .get || request.command == .gets) && part.route.hasBackup
-                    && (worker.context.configuration.missFailoverAlways || worker.isRecovering(part.route.primary))
+                    && (worker.settings.missFailoverAlways || worker.isRecovering(part.route.primary))
                 part.keyCursor = request.command.verb.utf8CodeUnitCount
                 sendRetrieval(part, to: part.route.primary, role: .primary)
             } else if part.route.hasBackup && worker.isUp(part.route.backup) {
@@ -260,7 +269,7 @@ final class RequestForwarder {
             part.outstanding += 1
             worker.pools[server].connection(forClient: client.id).submit(
                 line.readableBytes, appendLineEnd: false,
-                entry: PendingReply(part: part, role: topology.servers[server].role, shape: .line, deadline: worker.replyDeadline()))
+                entry: PendingReply(part: part, role: topology.known[server].role, shape: .line, deadline: worker.replyDeadline()))
         }
         if part.outstanding == 0 { part.resolveBroadcast() }
         worker.partPool.release(part)

@@ -1,22 +1,31 @@
-// What every thread of one proxy shares: its configuration, servers, counters
-// and logger. Immutable apart from the atomic counters.
+// What every thread of one proxy shares: its start-up configuration, the
+// current generation (servers and runtime settings, replaced by a reload),
+// counters and logger.
+import Synchronization
 
 public final class ProxyContext: Sendable {
+    /// As started: what needs a restart (listeners, threads, -n, -i) is read here.
     public let configuration: Configuration
-    public let topology: ServerTopology
     public let stats: ProxyStats
     public let logger: Logger
     /// Deletes servers missed while unreachable (see PendingDeletes).
     public let pendingDeletes: PendingDeletes
     /// "VERSION <version> memcached agent\r\n"
     let versionReply: [UInt8]
+    private let current: Mutex<ProxyGeneration>
 
-    public init(configuration: Configuration, topology: ServerTopology) {
+    init(configuration: Configuration, generation: ProxyGeneration) {
         self.configuration = configuration
-        self.topology = topology
-        stats = ProxyStats(workers: configuration.threads, servers: topology.servers.count)
-        logger = Logger(verbosity: configuration.verbosity)
-        pendingDeletes = PendingDeletes(servers: topology.servers.count)
+        stats = ProxyStats(workers: configuration.threads, servers: ServerRegistry.capacity)
+        logger = Logger(level: configuration.logLevel, syslog: configuration.syslog)
+        pendingDeletes = PendingDeletes(servers: ServerRegistry.capacity)
         versionReply = Array(MagentVersion.versionReply.utf8)
+        current = Mutex(generation)
     }
+
+    /// The generation published last. Workers keep their own copy, adopted
+    /// when the main thread tells them; other threads ask here.
+    public var generation: ProxyGeneration { current.withLock { $0 } }
+
+    func publish(_ generation: ProxyGeneration) { current.withLock { $0 = generation } }
 }

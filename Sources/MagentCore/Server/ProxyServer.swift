@@ -1,16 +1,18 @@
 // Start-up and shutdown: resolve servers, bind listeners, drop privileges, go
-// to the background, start the workers, then wait for SIGTERM or SIGINT.
-// Every start-up error is reported before the process detaches.
+// to the background, start the workers, then wait for SIGTERM or SIGINT;
+// SIGHUP reloads the configuration file. Every start-up error is reported
+// before the process detaches.
 import CEventShim
 import CLibEvent
 import Glibc
 
 public enum ProxyServer {
-    /// Runs the proxy; returns the process exit status.
-    public static func run(_ configuration: Configuration) -> Int32 {
+    /// Runs the proxy; returns the process exit status. `reload`, when the
+    /// configuration came with a file, reads it again on SIGHUP.
+    public static func run(_ configuration: Configuration, reload: ConfigurationSource? = nil) -> Int32 {
         magent_ignore_sigpipe()
-        let logger = Logger(verbosity: configuration.verbosity)
-        switch prepare(configuration) {
+        let registry = ServerRegistry()
+        switch prepare(configuration, registry: registry) {
         case .failure(let error):
             writeStderr("magent: \(error.description)\n")
             return 1
@@ -19,17 +21,18 @@ public enum ProxyServer {
                 writeStderr("magent: cannot go to the background: \(errorText(errno))\n")
                 return 1
             }
-            let context = ProxyContext(configuration: configuration, topology: topology)
-            serve(context: context, listeners: listeners)
+            let context = ProxyContext(configuration: configuration,
+                                       generation: ProxyGeneration(number: 0, configuration: configuration, topology: topology))
+            serve(context: context, registry: registry, listeners: listeners, reload: reload)
             if let unixPath { unlink(unixPath) }
-            logger.info("magent stopped")
+            context.logger.info("magent stopped")
             return 0
         }
     }
 
-    private static func prepare(_ configuration: Configuration) -> Result<(ServerTopology, [Int32], String?), StartupError> {
+    private static func prepare(_ configuration: Configuration, registry: ServerRegistry) -> Result<(ServerTopology, [Int32], String?), StartupError> {
         let topology: ServerTopology
-        switch ServerTopology.resolve(configuration) {
+        switch registry.topology(for: configuration) {
         case .failure(let error): return .failure(error)
         case .success(let resolved): topology = resolved
         }
@@ -74,7 +77,7 @@ public enum ProxyServer {
     }
 
     /// Runs until SIGTERM or SIGINT.
-    private static func serve(context: ProxyContext, listeners: [Int32]) {
+    private static func serve(context: ProxyContext, registry: ServerRegistry, listeners: [Int32], reload: ConfigurationSource?) {
         // Worker threads inherit a mask without the termination signals, so
         // only the main thread's event loop sees them.
         _ = magent_block_termination_signals(1)
@@ -101,10 +104,18 @@ public enum ProxyServer {
                 signalEvents.append(event)
             }
         }
+        let reloader = ConfigurationReloader(context: context, registry: registry, workers: workers, source: reload)
+        if let event = event_new(base, SIGHUP, Int16(EV_SIGNAL | EV_PERSIST), { _, _, reloader in
+            Unmanaged<ConfigurationReloader>.fromOpaque(reloader!).takeUnretainedValue().reload()
+        }, Unmanaged.passUnretained(reloader).toOpaque()) {
+            event_add(event, nil)
+            signalEvents.append(event)
+        }
+        let topology = context.generation.topology
         context.logger.info("\(MagentVersion.banner) listening: \(listenDescription(context.configuration)); " +
-                            "\(context.topology.primaryCount) servers, \(context.topology.backupCount) backups, \(workers.count) threads")
+                            "\(topology.primaryCount) servers, \(topology.backupCount) backups, \(workers.count) threads")
         event_base_dispatch(base)
-        withExtendedLifetime((acceptor, monitor, refiller, workers)) {}
+        withExtendedLifetime((acceptor, monitor, refiller, workers, reloader)) {}
         listeners.forEach { close($0) }
     }
 

@@ -1,5 +1,7 @@
 // One worker thread: its own event loop, client connections and backend
-// pools. Nothing on the request path is shared with other workers.
+// pools. Nothing on the request path is shared with other workers. A reload
+// reaches it through the same pipe as new clients: it adopts the new
+// generation between two events.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -10,7 +12,12 @@ final class Worker: @unchecked Sendable {
     let context: ProxyContext
     /// Created on the worker's own thread's behalf before it starts; used only there after.
     let base: OpaquePointer
+    /// By server id; a pool of a server no longer configured is retired.
     private(set) var pools: [BackendPool] = []
+    /// The generation this worker routes with, and its parts.
+    private(set) var generation: ProxyGeneration
+    private(set) var topology: ServerTopology
+    private(set) var settings: Configuration
     let partPool = ReplyPartPool()
     private(set) var forwarder: RequestForwarder!
     /// This worker's idle-connection counters, by server id.
@@ -23,6 +30,8 @@ final class Worker: @unchecked Sendable {
     var dirtyBackends: [BackendConnection] = []
     var failingBackends: [BackendConnection] = []
     var closingClients: [ClientConnection] = []
+    /// Connections to removed servers that may have become idle.
+    var retiringBackends: [BackendConnection] = []
     private var flushingClients: [ClientConnection] = []
     private var flushingBackends: [BackendConnection] = []
     private var failingNow: [BackendConnection] = []
@@ -40,9 +49,12 @@ final class Worker: @unchecked Sendable {
         self.context = context
         guard let base = event_base_new() else { fatalError("event_base_new failed") }
         self.base = base
+        generation = context.generation
+        topology = generation.topology
+        settings = generation.configuration
         idleCounters = context.stats.idleConnections[index]
         readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-        pools = context.topology.servers.map {
+        pools = topology.known.map {
             BackendPool(worker: self, server: $0, size: context.configuration.connectionsPerServer)
         }
         forwarder = RequestForwarder(worker: self)
@@ -75,13 +87,40 @@ final class Worker: @unchecked Sendable {
         if status != 0 { fatalError("cannot start worker thread: \(errorText(status))") }
     }
 
-    func isUp(_ server: Int) -> Bool { context.topology.servers[server].health.isUp }
+    func isUp(_ server: Int) -> Bool { topology.known[server].health.isUp }
 
-    func isRecovering(_ server: Int) -> Bool { context.topology.servers[server].health.isRecovering }
+    func isRecovering(_ server: Int) -> Bool { topology.known[server].health.isRecovering }
 
     /// When a reply sent now becomes late.
     func replyDeadline() -> UInt64 {
-        MonotonicClock.milliseconds() &+ UInt64(context.configuration.requestTimeoutMilliseconds)
+        MonotonicClock.milliseconds() &+ UInt64(settings.requestTimeoutMilliseconds)
+    }
+
+    // MARK: - Reloads
+
+    /// Called on the main thread after a new generation was published.
+    func generationPublished() {
+        var byte: UInt8 = 2
+        _ = write(notifyPipe.write, &byte, 1)
+    }
+
+    /// Routes with the published generation from now on. Requests already
+    /// sent finish where they went; connections to servers that stay are
+    /// kept; those to removed servers close once they owe nothing.
+    private func adoptGeneration() {
+        let published = context.generation
+        guard published !== generation else { return }
+        generation = published
+        topology = published.topology
+        settings = published.configuration
+        while pools.count < topology.known.count {
+            pools.append(BackendPool(worker: self, server: topology.known[pools.count], size: context.configuration.connectionsPerServer))
+        }
+        for pool in pools {
+            let retired = !topology.contains(pool.server)
+            if retired && !pool.retired { pool.retire() }
+            pool.retired = retired
+        }
     }
 
     // MARK: - New clients
@@ -96,6 +135,7 @@ final class Worker: @unchecked Sendable {
     private func adoptIncoming() {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(notifyPipe.read, &drain, drain.count) > 0 {}
+        adoptGeneration()
         let fds = incoming.withLock { list -> [Int32] in
             let taken = list
             list.removeAll(keepingCapacity: true)
@@ -142,6 +182,11 @@ final class Worker: @unchecked Sendable {
                 swap(&closingClients, &closingNow)
                 for client in closingNow { client.close() }
                 closingNow.removeAll(keepingCapacity: true)
+            }
+            if !retiringBackends.isEmpty {
+                let retiring = retiringBackends
+                retiringBackends.removeAll()
+                for connection in retiring { connection.closeIfRetiredAndIdle() }
             }
             if failingBackends.isEmpty && dirtyBackends.isEmpty && dirtyClients.isEmpty && closingClients.isEmpty { return }
         }

@@ -5,8 +5,8 @@ public enum AgentStatsBlock {
     /// per primary in -s order, then END; every line ends in \r\n.
     public static func render(topology: ServerTopology, stats: ProxyStats) -> String {
         var text = MagentVersion.banner + "\r\n"
-        for server in topology.servers where server.role == .primary {
-            text += "matrix \(server.listIndex + 1) -> \(server.address.displayName), pool size \(stats.idleConnections(toServer: server.id))\r\n"
+        for (index, server) in topology.primaries.enumerated() {
+            text += "matrix \(index + 1) -> \(server.address.displayName), pool size \(stats.idleConnections(toServer: server.id))\r\n"
         }
         return text + "END\r\n"
     }

@@ -4,8 +4,9 @@
 public enum ServerStatsBlock {
     public static func render(context: ProxyContext) -> String {
         var text = ""
-        for server in context.topology.servers {
-            let name = "\(server.role == .primary ? "primary" : "backup"):\(server.listIndex + 1)"
+        let topology = context.generation.topology
+        for (index, server) in Array(topology.primaries.enumerated()) + Array(topology.backups.enumerated()) {
+            let name = "\(server.role == .primary ? "primary" : "backup"):\(index + 1)"
             text += "STAT \(name):address \(server.address.displayName)\r\n"
             text += "STAT \(name):state \(server.health.stateName)\r\n"
             text += "STAT \(name):refill_copied \(server.health.refillCopied.current)\r\n"
