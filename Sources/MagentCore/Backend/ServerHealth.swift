@@ -10,6 +10,9 @@ public final class ServerHealth: Sendable {
     /// Refill progress while recovering: keys copied so far, keys still to copy.
     public let refillCopied = Counter()
     public let refillLeft = Counter()
+    /// Times marked down, and times found restarted or back (for stats).
+    public let markedDown = Counter()
+    public let recoveries = Counter()
 
     init(failureLimit: Int) { self.failureLimit = failureLimit }
 
@@ -25,7 +28,9 @@ public final class ServerHealth: Sendable {
     /// Returns true for the call that started the recovery.
     @discardableResult
     func markRecovering() -> Bool {
-        recovering.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        let started = recovering.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        if started { recoveries.add(1) }
+        return started
     }
 
     func markRecovered() { recovering.store(false, ordering: .relaxed) }
@@ -40,7 +45,9 @@ public final class ServerHealth: Sendable {
     func recordFailure() -> Bool {
         let failures = consecutiveFailures.wrappingAdd(1, ordering: .relaxed).newValue
         guard failures >= failureLimit else { return false }
-        return down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        let markedNow = down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        if markedNow { markedDown.add(1) }
+        return markedNow
     }
 
     /// The probe got an answer. Returns true if the server was down.

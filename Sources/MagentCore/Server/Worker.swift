@@ -15,6 +15,8 @@ final class Worker: @unchecked Sendable {
     private(set) var forwarder: RequestForwarder!
     /// This worker's idle-connection counters, by server id.
     let idleCounters: [Counter]
+    /// This worker's event counters (stats proxy, stats servers, /metrics).
+    let counters: WorkerCounters
     /// Every read lands here first; only unfinished input is copied out.
     let readScratch: UnsafeMutableRawBufferPointer
 
@@ -41,6 +43,7 @@ final class Worker: @unchecked Sendable {
         guard let base = event_base_new() else { fatalError("event_base_new failed") }
         self.base = base
         idleCounters = context.stats.idleConnections[index]
+        counters = context.stats.workerCounters[index]
         readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         pools = context.topology.servers.map {
             BackendPool(worker: self, server: $0, size: context.configuration.connectionsPerServer)
