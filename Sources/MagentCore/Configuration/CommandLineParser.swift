@@ -17,6 +17,7 @@ public struct CommandLineParser {
     static let longOptions: [String: Bool] = [
         "legacy-ketama": false, "connect-timeout": true, "request-timeout": true, "failure-limit": true, "help": false,
         "miss-failover": false, "refill-rate": true, "allow-control-keys": false,
+        "metrics-port": true, "metrics-address": true,
     ]
 
     let programName: String
@@ -161,6 +162,12 @@ public struct CommandLineParser {
         case "refill-rate":
             guard let rate = Int(value), rate > 0, rate <= 10_000_000 else { return invalid("--refill-rate", value, "keys per second from 1 to 10000000") }
             configuration.refillRate = rate
+        case "metrics-port":
+            guard let port = Int(value), port > 0, port <= 65535 else { return invalid("--metrics-port", value, "a port number from 1 to 65535") }
+            configuration.metricsPort = port
+        case "metrics-address":
+            guard !value.isEmpty else { return invalid("--metrics-address", value, "an address to bind") }
+            configuration.metricsAddress = value
         case "failure-limit":
             guard let count = Int(value), count > 0, count <= 1000 else { return invalid("--failure-limit", value, "a number from 1 to 1000") }
             configuration.failureLimit = count

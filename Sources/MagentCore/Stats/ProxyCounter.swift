@@ -35,6 +35,15 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
         }
     }
 
+    /// The Prometheus metric name after `magent_`.
+    public var metricName: String {
+        switch self {
+        case .totalConnections: return "connections_accepted_total"
+        case .rejectedConnections: return "connections_rejected_total"
+        default: return name + "_total"
+        }
+    }
+
     /// The metric's HELP text.
     public var help: String {
         switch self {
