@@ -96,6 +96,11 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--request-timeout", "300"]) { $0.requestTimeoutMilliseconds = 300 },
     AcceptedOptions(["--failure-limit", "3"]) { $0.failureLimit = 3 },
     AcceptedOptions(["--failure-limit=3"]) { $0.failureLimit = 3 },
+    AcceptedOptions(["--metrics-port", "9150"]) { $0.metricsPort = 9150 },
+    AcceptedOptions(["--metrics-port=9150", "--metrics-address", "127.0.0.1"]) {
+        $0.metricsPort = 9150
+        $0.metricsAddress = "127.0.0.1"
+    },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -138,6 +143,7 @@ let badValues: [[String]] = [
     ["-s", "host:70000"], ["-s", ""], ["-b", "[::1"],
     ["-l", ""], ["-u", ""], ["-g", ""], ["-f", ""],
     ["--connect-timeout", "0"], ["--request-timeout=abc"], ["--failure-limit", "0"], ["--failure-limit=1001"],
+    ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
 ]
 
 @Suite struct CommandLineParserTests {
@@ -238,7 +244,8 @@ let badValues: [[String]] = [
         for line in ours {
             #expect(line.hasPrefix("  -"), "\(line)")
         }
-        for option in ["-t", "--legacy-ketama", "--connect-timeout", "--request-timeout", "--failure-limit"] {
+        for option in ["-t", "--legacy-ketama", "--connect-timeout", "--request-timeout", "--failure-limit",
+                       "--metrics-port", "--metrics-address"] {
             #expect(ours.contains { $0.hasPrefix("  \(option) ") }, "\(option) is not listed")
         }
     }

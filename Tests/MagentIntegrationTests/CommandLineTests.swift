@@ -29,6 +29,8 @@ let expectedUsageBody = """
       --miss-failover ask the backup on every miss, not only while a restarted server is refilled
       --refill-rate number, set keys per second copied into a restarted server, default is 5000
       --allow-control-keys accept keys with control bytes other than NUL, CR and LF, as memcached does
+      --metrics-port port, serve Prometheus metrics at http://<address>:<port>/metrics, default is off
+      --metrics-address ip, address for --metrics-port, default is the -l address
 
     """
 
