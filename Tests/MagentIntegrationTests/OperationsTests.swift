@@ -76,7 +76,8 @@ enum OperationsKit {
         for name in ["pid", "uptime", "time", "threads", "curr_connections", "total_connections", "rejected_connections",
                      "cmd_get", "cmd_set", "cmd_delete", "cmd_stats", "get_keys", "get_hits", "get_misses",
                      "bytes_read", "bytes_written", "backup_reads", "miss_failover_hits", "writes_to_backup",
-                     "client_errors", "line_too_long", "output_overflow_disconnects", "stalled_values_dropped",
+                     "binary_requests", "client_errors", "line_too_long", "value_too_large",
+                     "output_overflow_disconnects", "stalled_values_dropped",
                      "servers_up", "servers_down", "pending_deletes_dropped"] {
             #expect(before[name] != nil, "stats proxy lacks \(name)")
         }
@@ -157,6 +158,33 @@ enum OperationsKit {
         #expect(stats["client_errors"] == 1)
         #expect(stats["max_connections"] == 2)
         holder.close()
+    }
+
+    @Test func binaryAndMetaRequestsAreCounted() throws {
+        let cluster = try Cluster(primaries: 1, arguments: ["-t", "1"])
+        defer { cluster.stop() }
+        let binary = try cluster.client()
+        defer { binary.close() }
+        // A binary get of a missing key: header (24 bytes) and the key.
+        let key = Array("bin:none".utf8)
+        var packet: [UInt8] = [0x80, 0x00, 0x00, UInt8(key.count), 0, 0, 0, 0, 0, 0, 0, UInt8(key.count)]
+        packet += [0, 0, 0, 7] + [UInt8](repeating: 0, count: 8) + key
+        try binary.send(packet)
+        let header = try binary.read(count: 24)
+        #expect(header[0] == 0x81 && header[1] == 0x00, "\(header)")
+        #expect(header[6] == 0 && header[7] == 1, "status: \(header[6]) \(header[7])")  // key not found
+        let bodyLength = Int(header[8]) << 24 | Int(header[9]) << 16 | Int(header[10]) << 8 | Int(header[11])
+        _ = try binary.read(count: bodyLength)
+
+        let meta = try cluster.client()
+        defer { meta.close() }
+        meta.expect("mn\r\n", "MN\r\n")
+        let stats = try OperationsKit.numbers("proxy", port: cluster.port)
+        #expect(stats["binary_requests"] == 1)
+        #expect(stats["cmd_mg"] == 1)  // the binary get, sent on as mg
+        #expect(stats["cmd_mn"] == 1)
+        #expect(stats["cmd_get"] == 0)
+        #expect(stats["value_too_large"] == 0)
     }
 
     @Test("an unknown stats group is ERROR, as memcached 1.6 answers it")

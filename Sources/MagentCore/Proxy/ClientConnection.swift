@@ -155,6 +155,7 @@ final class ClientConnection {
                 worker.forwarder.forwardBinary(header, packet: UnsafeRawBufferPointer(rebasing: rest[0..<length]), client: self)
                 offset += length
             case .tooLarge(let header):
+                worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
                 offset += BinaryHeader.size
             case .discarded(let count):

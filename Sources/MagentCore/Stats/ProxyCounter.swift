@@ -11,8 +11,10 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
     case backupReads
     case missFailoverHits
     case writesToBackup
+    case binaryRequests
     case clientErrors
     case lineTooLong
+    case valueTooLarge
     case outputOverflowDisconnects
     case stalledValuesDropped
 
@@ -28,8 +30,10 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
         case .backupReads: return "backup_reads"
         case .missFailoverHits: return "miss_failover_hits"
         case .writesToBackup: return "writes_to_backup"
+        case .binaryRequests: return "binary_requests"
         case .clientErrors: return "client_errors"
         case .lineTooLong: return "line_too_long"
+        case .valueTooLarge: return "value_too_large"
         case .outputOverflowDisconnects: return "output_overflow_disconnects"
         case .stalledValuesDropped: return "stalled_values_dropped"
         }
@@ -56,8 +60,10 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
         case .backupReads: return "Retrievals sent to the backup because the primary was down or failed."
         case .missFailoverHits: return "Keys a primary missed and the backup had (miss failover, written back)."
         case .writesToBackup: return "Writes sent to the backup alone because the primary was down or unreachable."
+        case .binaryRequests: return "Binary-protocol requests; those sent on to a server also count as the meta command they became."
         case .clientErrors: return "Requests refused without reaching a backend (ERROR or CLIENT_ERROR replies)."
         case .lineTooLong: return "Clients disconnected for a command line over the length limit."
+        case .valueTooLarge: return "Binary-protocol packets refused for a body over the size limit."
         case .outputOverflowDisconnects: return "Clients disconnected for leaving too many reply bytes unread."
         case .stalledValuesDropped: return "Values dropped because the client stopped sending in the middle of one."
         }
