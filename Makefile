@@ -1,7 +1,17 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench bench-full fuzz clean
+.PHONY: all deps build release test run bench bench-full fuzz install install-files uninstall clean
+
+# make install: PREFIX and DESTDIR as usual; the unit, the health check and the
+# man page go with the binary (see README, "Install").
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/magent
+SYSCONFDIR ?= /etc
+MAGENT_BINARY ?= .build/release/magent
 
 all: build
 
@@ -17,6 +27,7 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	bash scripts/fuzz.sh 10
+	bash scripts/check-install.sh $(CURDIR)/.build/debug/magent
 	MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build
 
 run: release
@@ -30,6 +41,31 @@ bench: deps
 
 bench-full: deps
 	bash scripts/bench.sh full
+
+install: release
+	$(MAKE) install-files
+
+# Copies what is built; MAGENT_BINARY picks the binary (the tests install the debug one).
+install-files:
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 $(MAGENT_BINARY) $(DESTDIR)$(BINDIR)/magent
+	install -m 0755 scripts/magent-check $(DESTDIR)$(BINDIR)/magent-check
+	install -m 0644 man/magent.1 $(DESTDIR)$(MANDIR)/man1/magent.1
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/default/magent|$(SYSCONFDIR)/default/magent|g' \
+		conf/magent.service > $(DESTDIR)$(UNITDIR)/magent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/magent.service
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' conf/keepalived.conf > $(DESTDIR)$(DOCDIR)/keepalived.conf
+	install -m 0644 conf/magent.default $(DESTDIR)$(DOCDIR)/magent.default
+	chmod 0644 $(DESTDIR)$(DOCDIR)/keepalived.conf
+	@# An operator's server list is never overwritten.
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/default/magent ]; then \
+		install -m 0644 conf/magent.default $(DESTDIR)$(SYSCONFDIR)/default/magent; fi
+
+# Leaves $(SYSCONFDIR)/default/magent (the operator's settings) in place.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/magent $(DESTDIR)$(BINDIR)/magent-check $(DESTDIR)$(MANDIR)/man1/magent.1 \
+		$(DESTDIR)$(UNITDIR)/magent.service $(DESTDIR)$(DOCDIR)/keepalived.conf $(DESTDIR)$(DOCDIR)/magent.default
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf .build

@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(libevent-dev pkg-config memcached libmemcached-tools netcat-openbsd)
+# The operations tests scrape /metrics with curl.
+packages+=(curl)
 # The real clients Tests/MagentIntegrationTests/ClientTests.swift runs through the proxy:
 # PHP (pecl memcache, php-memcached, sessions), Java spymemcached, pymemcache, python-memcached.
 packages+=(php-cli php-memcache php-memcached libspymemcached-java python3 python3-pymemcache python3-memcache)

@@ -8,4 +8,8 @@
 #endif
 #include <event2/event.h>
 #include <event2/util.h>
+// evhttp: the optional Prometheus /metrics listener (MetricsServer).
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #endif

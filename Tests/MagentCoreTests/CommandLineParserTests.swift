@@ -102,6 +102,11 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--log-level", "notice", "-v"]) { $0.logLevel = .info; $0.foreground = true },
     AcceptedOptions(["-v", "--log-level", "error"]) { $0.logLevel = .error; $0.foreground = true },
     AcceptedOptions(["--syslog"]) { $0.syslog = true },
+    AcceptedOptions(["--metrics-port", "9150"]) { $0.metricsPort = 9150 },
+    AcceptedOptions(["--metrics-port=9150", "--metrics-address", "127.0.0.1"]) {
+        $0.metricsPort = 9150
+        $0.metricsAddress = "127.0.0.1"
+    },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -145,6 +150,7 @@ let badValues: [[String]] = [
     ["-l", ""], ["-u", ""], ["-g", ""], ["-f", ""],
     ["--connect-timeout", "0"], ["--request-timeout=abc"], ["--failure-limit", "0"], ["--failure-limit=1001"],
     ["--log-level", "loud"], ["--log-level=quiet"],
+    ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
 ]
 
 @Suite struct CommandLineParserTests {
@@ -245,7 +251,8 @@ let badValues: [[String]] = [
         for line in ours {
             #expect(line.hasPrefix("  -"), "\(line)")
         }
-        for option in ["-t", "--legacy-ketama", "--connect-timeout", "--request-timeout", "--failure-limit"] {
+        for option in ["-t", "--legacy-ketama", "--connect-timeout", "--request-timeout", "--failure-limit",
+                       "--metrics-port", "--metrics-address"] {
             #expect(ours.contains { $0.hasPrefix("  \(option) ") }, "\(option) is not listed")
         }
     }

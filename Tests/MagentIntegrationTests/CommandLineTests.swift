@@ -32,6 +32,8 @@ let expectedUsageBody = """
       --allow-control-keys accept keys with control bytes other than NUL, CR and LF, as memcached does
       --log-level level, error, notice (server state changes, reloads), info (as -v) or debug (as -vv), default is error
       --syslog send log lines to syslog too (facility daemon)
+      --metrics-port port, serve Prometheus metrics at http://<address>:<port>/metrics, default is off
+      --metrics-address ip, address for --metrics-port, default is the -l address
 
     """
 

@@ -118,6 +118,7 @@ final class BackendConnection {
     }
 
     private func enqueue(_ entry: PendingReply) {
+        worker.counters.add(server: server.id, .requests)
         pending.append(entry)
         entry.part.holds += 1
         if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.settings.requestTimeoutMilliseconds)) }
@@ -165,6 +166,8 @@ final class BackendConnection {
             scheduleFailure(.unavailable)
         case .success(let (socket, connected)):
             fd = socket
+            worker.counters.add(server: server.id, .connects)
+            worker.counters.add(server: server.id, .openConnections)
             let context = Unmanaged.passUnretained(self).toOpaque()
             readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
                 let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
@@ -241,6 +244,7 @@ final class BackendConnection {
             // value is dropped (memcached refuses the padded block) and the
             // rest of it, if it ever comes, goes nowhere.
             log.info("client \(owner.id) stalled in the middle of a value to memcached \(server.address.displayName): dropped")
+            worker.counters.add(.stalledValuesDropped)
             owner.streamTargetLost(self)
             abandonStream(remaining: owner.dataBlockRemaining)
         }
@@ -381,6 +385,7 @@ final class BackendConnection {
         guard state != .closed else { return }
         // Nothing was ever written on a connection that never opened.
         let reason = state == .connected ? reason : reason == .timeout ? .connectTimeout : .notSent
+        worker.counters.add(server: server.id, reason == .timeout || reason == .connectTimeout ? .timeouts : .errors)
         closeSocket()
         if server.health.recordFailure() {
             log.notice("\(worker.topology.describe(server)) is down")
@@ -390,6 +395,7 @@ final class BackendConnection {
             owner.streamTargetLost(self)
         }
         while let entry = pending.popFirst() {
+            worker.counters.add(server: server.id, .failedRequests)
             entry.part.sourceFailed(role: entry.role, reason: reason)
             worker.partPool.release(entry.part)
         }
@@ -402,6 +408,7 @@ final class BackendConnection {
         readEvent = nil
         writeEvent = nil
         timerEvent = nil
+        if fd >= 0 { worker.counters.add(server: server.id, .openConnections, -1) }
         if fd >= 0 { close(fd) }
         fd = -1
         output.releaseStorage()

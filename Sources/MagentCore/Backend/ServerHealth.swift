@@ -11,6 +11,9 @@ public final class ServerHealth: Sendable {
     /// Refill progress while recovering: keys copied so far, keys still to copy.
     public let refillCopied = Counter()
     public let refillLeft = Counter()
+    /// Times marked down, and times found restarted or back (for stats).
+    public let markedDown = Counter()
+    public let recoveries = Counter()
 
     init(failureLimit: Int) { self.failureLimit = Atomic(failureLimit) }
 
@@ -28,7 +31,9 @@ public final class ServerHealth: Sendable {
     /// Returns true for the call that started the recovery.
     @discardableResult
     func markRecovering() -> Bool {
-        recovering.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        let started = recovering.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        if started { recoveries.add(1) }
+        return started
     }
 
     func markRecovered() { recovering.store(false, ordering: .relaxed) }
@@ -43,7 +48,9 @@ public final class ServerHealth: Sendable {
     func recordFailure() -> Bool {
         let failures = consecutiveFailures.wrappingAdd(1, ordering: .relaxed).newValue
         guard failures >= failureLimit.load(ordering: .relaxed) else { return false }
-        return down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        let markedNow = down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        if markedNow { markedDown.add(1) }
+        return markedNow
     }
 
     /// The probe got an answer. Returns true if the server was down.

@@ -30,6 +30,7 @@ public struct CommandLineParser: Sendable {
         "miss-failover": .setting(.missFailover), "refill-rate": .setting(.refillRate),
         "allow-control-keys": .setting(.allowControlKeys), "log-level": .setting(.logLevel),
         "syslog": .setting(.syslog), "config": .configurationFile,
+        "metrics-port": .setting(.metricsPort), "metrics-address": .setting(.metricsAddress),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

@@ -42,6 +42,10 @@ public struct Configuration: Sendable, Equatable {
     public var refillRate = 5000
     /// --allow-control-keys: pass keys with control bytes (not NUL, CR, LF) as memcached does.
     public var allowControlKeys = false
+    /// --metrics-port: the Prometheus /metrics HTTP port; nil when off.
+    public var metricsPort: Int? = nil
+    /// --metrics-address: where /metrics listens; nil means the -l address.
+    public var metricsAddress: String? = nil
 
     /// -c / --config: the configuration file, as an absolute path (SIGHUP reads it again).
     public var configurationFile: String? = nil

@@ -24,6 +24,8 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case missFailover = "miss-failover"
     case refillRate = "refill-rate"
     case allowControlKeys = "allow-control-keys"
+    case metricsPort = "metrics-port"
+    case metricsAddress = "metrics-address"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -62,7 +64,8 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     /// only logs that a restart is needed.
     public var needsRestart: Bool {
         switch self {
-        case .port, .listen, .unixSocket, .maxConnections, .threads, .user, .group, .foreground, .connectionsPerServer: true
+        case .port, .listen, .unixSocket, .maxConnections, .threads, .user, .group, .foreground, .connectionsPerServer,
+             .metricsPort, .metricsAddress: true
         default: false
         }
     }
@@ -130,6 +133,12 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
             configuration.missFailoverAlways = on
         case .allowControlKeys:
             configuration.allowControlKeys = on
+        case .metricsPort:
+            guard let port = Int(value), port > 0, port <= 65535 else { return "a port number from 1 to 65535" }
+            configuration.metricsPort = port
+        case .metricsAddress:
+            guard !value.isEmpty else { return "an address to bind" }
+            configuration.metricsAddress = value
         }
         return nil
     }
@@ -159,6 +168,8 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .missFailover: configuration.missFailoverAlways ? "yes" : "no"
         case .refillRate: "\(configuration.refillRate)"
         case .allowControlKeys: configuration.allowControlKeys ? "yes" : "no"
+        case .metricsPort: configuration.metricsPort.map { "\($0)" } ?? "(none)"
+        case .metricsAddress: configuration.metricsAddress ?? "(none)"
         }
     }
 }

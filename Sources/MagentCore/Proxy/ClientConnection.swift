@@ -93,6 +93,7 @@ final class ClientConnection {
                     input.consume(process(input.readableBytes))
                 }
             }
+            if received > 0 { worker.counters.add(.bytesRead, received) }
             if received == 0 {
                 endOfInput()
                 return
@@ -130,9 +131,11 @@ final class ClientConnection {
             case .discarded(let count):
                 offset += count
             case .invalid(let error, let consumed):
+                worker.counters.countClientError(error)
                 reply(error.replyText)
                 offset += consumed
             case .fatal(let error):
+                worker.counters.countClientError(error)
                 reply(error.replyText)
                 closeAfterReplies()
             }
@@ -152,6 +155,7 @@ final class ClientConnection {
                 worker.forwarder.forwardBinary(header, packet: UnsafeRawBufferPointer(rebasing: rest[0..<length]), client: self)
                 offset += length
             case .tooLarge(let header):
+                worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
                 offset += BinaryHeader.size
             case .discarded(let count):
@@ -323,6 +327,7 @@ final class ClientConnection {
             let bytes = output.readableBytes
             let written = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
             if written > 0 {
+                worker.counters.add(.bytesWritten, written)
                 output.consume(written)
                 continue
             }
@@ -350,6 +355,7 @@ final class ClientConnection {
         let pending = output.readableCount
         if pending > ClientLimits.maxPendingOutput {
             log.info("client \(id): \(pending) reply bytes unread, disconnecting")
+            worker.counters.add(.outputOverflowDisconnects)
             abort()
         } else if pending > ClientLimits.pauseReadingAbove && !readPaused && !inputEnded {
             readPaused = true

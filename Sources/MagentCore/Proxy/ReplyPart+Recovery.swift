@@ -72,6 +72,8 @@ extension ReplyPart {
             let header = MetaValueHeader(bytes)
             repairSkip = worker.context.pendingDeletes.contains(server: route.backup, key: key)
             guard !repairSkip else { return }
+            worker.counters.add(.missFailoverHits)
+            worker.counters.add(.getHits)
             let line = backupReply
             line.clear()
             line.append("VALUE ")
@@ -171,6 +173,7 @@ extension ReplyPart {
         guard writesAfterPrimary, backupState == .unused, !request.isEmpty,
               route.hasBackup, worker.isUp(route.backup) else { return false }
         backupState = .pending
+        worker.counters.add(.writesToBackup)
         if capturing {
             fallbackPending = true
         } else {

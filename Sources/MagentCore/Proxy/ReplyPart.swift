@@ -258,6 +258,7 @@ final class ReplyPart {
             return
         }
         if startsItem {
+            worker.counters.add(.getHits)
             if missFailover { noteAnswered(valueHeader: bytes) }
             itemOpen = true
             itemStart = buffer.readableCount

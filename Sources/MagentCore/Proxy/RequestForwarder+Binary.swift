@@ -5,6 +5,7 @@
 
 extension RequestForwarder {
     func forwardBinary(_ header: BinaryHeader, packet: UnsafeRawBufferPointer, client: ClientConnection) {
+        worker.counters.add(.binaryRequests)
         guard let opcode = BinaryOpcode(rawValue: header.opcode) else {
             replyBinary(.unknownCommand, opcode: header.opcode, opaque: header.opaque, client: client)
             return

@@ -50,6 +50,7 @@ extension RequestForwarder {
     /// stream theirs after the line.
     func dispatchMeta(_ command: Command, flags: MetaFlags, key: UnsafeRawBufferPointer, line: UnsafeRawBufferPointer,
                       inlineValue: UnsafeRawBufferPointer?, binary: BinaryFraming?, client: ClientConnection) {
+        if binary != nil { worker.counters.count(command) }  // text requests were counted by forward()
         let route = topology.route(for: key)
         let part = worker.partPool.acquire(worker: worker, kind: .meta)
         part.holds += 1  // the forwarder's own, until the request is out

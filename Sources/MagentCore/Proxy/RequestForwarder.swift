@@ -39,6 +39,7 @@ final class RequestForwarder {
     }
 
     func forward(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
+        worker.counters.count(request.command)
         switch request.command {
         case .get, .gets, .gat, .gats:
             forwardRetrieval(request, line: line, client: client)
@@ -57,6 +58,9 @@ final class RequestForwarder {
                 let argument = UnsafeRawBufferPointer(rebasing: line[request.argument.start..<request.argument.end])
                 if argument.elementsEqual("servers".utf8) {
                     var text = ServerStatsBlock.render(context: worker.context)
+                    text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
+                } else if argument.elementsEqual("proxy".utf8) {
+                    var text = ProxyStatsBlock.render(context: worker.context)
                     text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
                 } else {
                     client.reply(ClientError.unknownCommand.replyText)
@@ -77,6 +81,7 @@ final class RequestForwarder {
         var keys = KeyIterator(keys: request.keys)
         while let range = keys.next(in: line) {
             let key = UnsafeRawBufferPointer(rebasing: line[range.start..<range.end])
+            worker.counters.add(.getKeys)
             let route = topology.route(for: key)
             let group = route.group
             let part: ReplyPart
@@ -151,6 +156,7 @@ final class RequestForwarder {
             part.complete()
             return
         }
+        if role == .backup { worker.counters.add(.backupReads) }
         let connection = worker.pools[server].connection(forClient: client.id)
         connection.submit(part.request.readableBytes, appendLineEnd: false,
                           entry: PendingReply(part: part, role: role, shape: .retrieval, deadline: worker.replyDeadline()))
@@ -193,6 +199,7 @@ final class RequestForwarder {
         }
         // set and delete go to both at once; the others reach the backup once
         // the primary applied them (replicateAfterPrimary), unless the primary is down.
+        if backupUp && !primaryUp { worker.counters.add(.writesToBackup) }
         if backupUp && (!primaryUp || !request.command.replicatesAfterPrimary) {
             part.backupState = .pending
             send(part, forwarded, request, to: route.backup, role: .backup, client: client)

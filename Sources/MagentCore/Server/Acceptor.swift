@@ -57,12 +57,14 @@ final class Acceptor {
             }
             _ = magent_set_nonblocking(fd)
             guard context.stats.clientConnections.increment(upTo: context.configuration.maxConnections) else {
+                context.stats.acceptorCounters.add(.rejectedConnections)
                 let refusal: StaticString = "SERVER_ERROR OUT OF CONNECTION\r\n"
                 _ = send(fd, refusal.utf8Start, refusal.utf8CodeUnitCount, Int32(MSG_NOSIGNAL))
                 close(fd)
                 context.logger.info("refused a client: \(context.configuration.maxConnections) connections open (-n)")
                 continue
             }
+            context.stats.acceptorCounters.add(.totalConnections)
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             workers[nextWorker].hand(fd)

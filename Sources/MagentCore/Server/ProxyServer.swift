@@ -16,13 +16,14 @@ public enum ProxyServer {
         case .failure(let error):
             writeStderr("magent: \(error.description)\n")
             return 1
-        case .success(let (topology, listeners, unixPath)):
+        case .success(let (topology, listeners, unixPath, metricsListener)):
             if !configuration.foreground && magent_daemonize() != 0 {
                 writeStderr("magent: cannot go to the background: \(errorText(errno))\n")
                 return 1
             }
             let context = ProxyContext(configuration: configuration,
                                        generation: ProxyGeneration(number: 0, configuration: configuration, topology: topology))
+            if let metricsListener { MetricsServer(context: context, listener: metricsListener).start() }
             serve(context: context, registry: registry, listeners: listeners, reload: reload)
             if let unixPath { unlink(unixPath) }
             context.logger.info("magent stopped")
@@ -30,7 +31,7 @@ public enum ProxyServer {
         }
     }
 
-    private static func prepare(_ configuration: Configuration, registry: ServerRegistry) -> Result<(ServerTopology, [Int32], String?), StartupError> {
+    private static func prepare(_ configuration: Configuration, registry: ServerRegistry) -> Result<(ServerTopology, [Int32], String?, Int32?), StartupError> {
         let topology: ServerTopology
         switch registry.topology(for: configuration) {
         case .failure(let error): return .failure(error)
@@ -69,11 +70,20 @@ public enum ProxyServer {
             chmod(absolute, 0o644)
             unixPath = absolute
         }
+        var metricsListener: Int32? = nil
+        if let port = configuration.metricsPort {
+            switch listenForMetrics(configuration.metricsAddress ?? configuration.bindAddress, port: port) {
+            case .failure(let error):
+                if let unixPath { unlink(unixPath) }
+                return .failure(error)
+            case .success(let fd): metricsListener = fd
+            }
+        }
         if case .failure(let error) = PrivilegeDrop.apply(user: configuration.user, group: configuration.group) {
             if let unixPath { unlink(unixPath) }
             return .failure(error)
         }
-        return .success((topology, listeners, unixPath))
+        return .success((topology, listeners, unixPath, metricsListener))
     }
 
     /// Runs until SIGTERM or SIGINT.
@@ -119,10 +129,24 @@ public enum ProxyServer {
         listeners.forEach { close($0) }
     }
 
+    /// The --metrics-port listener, bound before privileges are dropped.
+    private static func listenForMetrics(_ host: String, port: Int) -> Result<Int32, StartupError> {
+        switch SocketAddress.resolve(host: host, port: port, passive: true) {
+        case .failure(let error):
+            return .failure(StartupError("bad metrics address \(host): \(error.description)"))
+        case .success(let address):
+            switch address.listen(reuseAddress: true) {
+            case .failure(let error): return .failure(StartupError("cannot listen on \(host):\(port) for metrics: \(errorText(error.code))"))
+            case .success(let fd): return .success(fd)
+            }
+        }
+    }
+
     private static func listenDescription(_ configuration: Configuration) -> String {
         var parts: [String] = []
         if configuration.port != 0 { parts.append("\(configuration.bindAddress):\(configuration.port)") }
         if let path = configuration.unixSocketPath { parts.append(path) }
+        if let port = configuration.metricsPort { parts.append("metrics http://\(configuration.metricsAddress ?? configuration.bindAddress):\(port)/metrics") }
         return parts.joined(separator: ", ")
     }
 

@@ -22,6 +22,8 @@ final class Worker: @unchecked Sendable {
     private(set) var forwarder: RequestForwarder!
     /// This worker's idle-connection counters, by server id.
     let idleCounters: [Counter]
+    /// This worker's event counters (stats proxy, stats servers, /metrics).
+    let counters: WorkerCounters
     /// Every read lands here first; only unfinished input is copied out.
     let readScratch: UnsafeMutableRawBufferPointer
 
@@ -53,6 +55,7 @@ final class Worker: @unchecked Sendable {
         topology = generation.topology
         settings = generation.configuration
         idleCounters = context.stats.idleConnections[index]
+        counters = context.stats.workerCounters[index]
         readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         pools = topology.known.map {
             BackendPool(worker: self, server: $0, size: context.configuration.connectionsPerServer)

@@ -1,0 +1,69 @@
+// Every counter the operator sees, read once (each summed over threads), so
+// `stats proxy`, `stats servers` and /metrics report the same numbers.
+import Glibc
+
+public struct StatsSnapshot: Sendable {
+    public struct Server: Sendable {
+        public var role: ServerRole
+        /// 1-based position in its own list (-s or -b).
+        public var index: Int
+        public var address: String
+        /// "up", "down" or "recovering".
+        public var state: String
+        public var counters: [ServerCounter: Int]
+        public var idleConnections: Int
+        /// Times marked down after --failure-limit failures in a row.
+        public var markedDown: Int
+        /// Times found restarted or back after being down (recovering).
+        public var recoveries: Int
+        public var refillCopied: Int
+        public var refillLeft: Int
+        /// Deletes kept for it while it was unreachable.
+        public var pendingDeletes: Int
+
+        /// "primary:1", "backup:2": the STAT prefix.
+        public var statName: String { "\(role == .primary ? "primary" : "backup"):\(index)" }
+        public var roleName: String { role == .primary ? "primary" : "backup" }
+    }
+
+    public var pid: Int
+    public var uptimeSeconds: Int
+    public var time: Int
+    public var threads: Int
+    public var currentConnections: Int
+    public var maxConnections: Int
+    public var counters: [ProxyCounter: Int]
+    public var commands: [(command: Command, count: Int)]
+    public var servers: [Server]
+    public var pendingDeletesDropped: Int
+
+    /// Keys asked for that came back empty.
+    public var getMisses: Int { Swift.max(0, (counters[.getKeys] ?? 0) - (counters[.getHits] ?? 0)) }
+    public var serversUp: Int { servers.filter { $0.state != "down" }.count }
+
+    public init(context: ProxyContext) {
+        let stats = context.stats
+        pid = Int(getpid())
+        uptimeSeconds = stats.uptimeSeconds
+        time = Glibc.time(nil)
+        threads = context.configuration.threads
+        currentConnections = stats.clientConnections.current
+        maxConnections = context.configuration.maxConnections
+        var counters: [ProxyCounter: Int] = [:]
+        for counter in ProxyCounter.allCases { counters[counter] = stats.total(counter) }
+        self.counters = counters
+        commands = Command.allCases.map { ($0, stats.total($0)) }
+        let topology = context.generation.topology
+        servers = (Array(topology.primaries.enumerated()) + Array(topology.backups.enumerated())).map { index, server in
+            var counters: [ServerCounter: Int] = [:]
+            for counter in ServerCounter.allCases { counters[counter] = stats.total(server: server.id, counter) }
+            return Server(role: server.role, index: index + 1, address: server.address.displayName,
+                          state: server.health.stateName, counters: counters,
+                          idleConnections: stats.idleConnections(toServer: server.id),
+                          markedDown: server.health.markedDown.current, recoveries: server.health.recoveries.current,
+                          refillCopied: server.health.refillCopied.current, refillLeft: server.health.refillLeft.current,
+                          pendingDeletes: context.pendingDeletes.count(server: server.id))
+        }
+        pendingDeletesDropped = context.pendingDeletes.overflows.current
+    }
+}
