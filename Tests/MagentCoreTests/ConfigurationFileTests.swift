@@ -89,6 +89,8 @@ let refusedFiles: [RefusedFile] = [
             miss-failover = true
             refill-rate = 100
             allow-control-keys = 1
+            metrics-port = 9150
+            metrics-address = 127.0.0.2
             """
         var expected = Configuration()
         expected.port = 12000
@@ -111,6 +113,8 @@ let refusedFiles: [RefusedFile] = [
         expected.missFailoverAlways = true
         expected.refillRate = 100
         expected.allowControlKeys = true
+        expected.metricsPort = 9150
+        expected.metricsAddress = "127.0.0.2"
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

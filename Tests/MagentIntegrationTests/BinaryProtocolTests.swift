@@ -179,6 +179,26 @@ struct BinaryMessage: Equatable, CustomStringConvertible {
         #expect(try BinaryMessage.read(from: client).value == BinaryMessage.be(41, 8))
     }
 
+    /// stat: key/value packets ended by an empty one; the proxy's counters, or the servers'.
+    @Test func statListsTheProxysCounters() throws {
+        let cluster = try Cluster(primaries: 2)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        for (group, wanted) in [("", "pid"), ("proxy", "curr_connections"), ("servers", "primary:2:address")] {
+            try client.send(BinaryMessage(opcode: 0x10, opaque: 9, key: Array(group.utf8)).encoded())
+            var names: [String] = []
+            for _ in 0..<500 {
+                let pair = try BinaryMessage.read(from: client)
+                #expect(pair.opcode == 0x10 && pair.status == 0 && pair.opaque == 9, "\(pair)")
+                if pair.key.isEmpty { break }
+                names.append(String(decoding: pair.key, as: UTF8.self))
+            }
+            #expect(names.contains(wanted), "stat \(group): \(names)")
+        }
+        try client.send(BinaryMessage(opcode: 0x10, opaque: 3, key: Array("slabs".utf8)).encoded())
+        #expect(try BinaryMessage.read(from: client).status == 1)
+    }
+
     @Test func refusedPackets() throws {
         let cluster = try Cluster(primaries: 1)
         defer { cluster.stop() }

@@ -168,15 +168,19 @@ extension RequestForwarder {
         client.reply(packetScratch.readableBytes)
     }
 
-    /// stat: every `stats servers` line as a key/value packet, then the empty
-    /// packet that ends the list. Groups memcached has and the proxy has not
-    /// are answered "Not found".
+    /// stat: the `stats proxy` lines (no group, or "proxy") or the `stats
+    /// servers` lines ("servers"), each as a key/value packet, then the empty
+    /// packet that ends the list. Other groups are answered "Not found".
     private func replyBinaryStats(group: UnsafeRawBufferPointer, header: BinaryHeader, client: ClientConnection) {
-        guard group.isEmpty else {
+        var text: String
+        if group.isEmpty || group.elementsEqual("proxy".utf8) {
+            text = ProxyStatsBlock.render(context: worker.context)
+        } else if group.elementsEqual("servers".utf8) {
+            text = ServerStatsBlock.render(context: worker.context)
+        } else {
             replyBinary(.keyNotFound, opcode: header.opcode, opaque: header.opaque, client: client)
             return
         }
-        var text = ServerStatsBlock.render(context: worker.context)
         packetScratch.clear()
         text.withUTF8 { block in
             let lines = UnsafeRawBufferPointer(block)
