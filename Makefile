@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench bench-full fuzz install install-files uninstall clean
+.PHONY: all deps build release test run bench bench-full bench-alloc fuzz install install-files uninstall clean
 
 # make install: PREFIX and DESTDIR as usual; the unit, the health check and the
 # man page go with the binary (see README, "Install").
@@ -38,6 +38,9 @@ fuzz: deps
 
 bench: deps
 	bash scripts/bench.sh quick
+
+bench-alloc: deps
+	bash scripts/count-allocations.sh
 
 bench-full: deps
 	bash scripts/bench.sh full
