@@ -107,6 +107,9 @@ let acceptedOptions: [AcceptedOptions] = [
         $0.metricsPort = 9150
         $0.metricsAddress = "127.0.0.1"
     },
+    AcceptedOptions(["--client-timeout", "2500"]) { $0.clientTimeoutMilliseconds = 2500 },
+    AcceptedOptions(["--client-timeout=0"]) { $0.clientTimeoutMilliseconds = 0 },
+    AcceptedOptions(["--max-value-size", "1048576"]) { $0.maxValueSize = 1_048_576 },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -151,6 +154,7 @@ let badValues: [[String]] = [
     ["--connect-timeout", "0"], ["--request-timeout=abc"], ["--failure-limit", "0"], ["--failure-limit=1001"],
     ["--log-level", "loud"], ["--log-level=quiet"],
     ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
+    ["--client-timeout", "-1"], ["--client-timeout=x"], ["--max-value-size", "0"], ["--max-value-size=2147483646"],
 ]
 
 @Suite struct CommandLineParserTests {

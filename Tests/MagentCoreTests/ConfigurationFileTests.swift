@@ -91,6 +91,8 @@ let refusedFiles: [RefusedFile] = [
             allow-control-keys = 1
             metrics-port = 9150
             metrics-address = 127.0.0.2
+            client-timeout = 2500
+            max-value-size = 1048576
             """
         var expected = Configuration()
         expected.port = 12000
@@ -115,6 +117,8 @@ let refusedFiles: [RefusedFile] = [
         expected.allowControlKeys = true
         expected.metricsPort = 9150
         expected.metricsAddress = "127.0.0.2"
+        expected.clientTimeoutMilliseconds = 2500
+        expected.maxValueSize = 1_048_576
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

@@ -648,6 +648,36 @@ let badRequests: [RequestRow] = [
         }
     }
 
+    @Test("a value past the value limit is refused and its data block skipped, for every storage verb")
+    func valueTooLarge() {
+        for line in ["set k 0 0 11\r\n", "add k 0 0 11 noreply\r\n", "cas k 0 0 11 5\r\n"] {
+            var parser = RequestParser(maxValueLength: 10)
+            let input = Array((line + "hello world\r\nversion\r\n").utf8)
+            var steps: [ParseStep] = []
+            var offset = 0
+            for _ in 0..<10 where offset < input.count {
+                let step = input.withUnsafeBytes { parser.next(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                steps.append(step)
+                switch step {
+                case .invalid(_, let consumed): offset += consumed
+                case .discarded(let count): offset += count
+                case .request(let request): offset += request.lineLength
+                default: offset = input.count
+                }
+            }
+            #expect(steps.count == 3, "\(line): \(steps)")
+            #expect(steps.first == .invalid(.valueTooLarge, consumed: line.utf8.count), "\(line)")
+            #expect(steps.dropFirst().first == .discarded(count: 13), "\(line)")
+            if case .request(let request) = steps.last { #expect(request.command == .version) } else { Issue.record("\(steps)") }
+        }
+        // At the limit it is a request.
+        var parser = RequestParser(maxValueLength: 11)
+        guard case .request = Array("set k 0 0 11\r\n".utf8).withUnsafeBytes({ parser.next($0) }) else {
+            Issue.record("a value at the limit was refused")
+            return
+        }
+    }
+
     @Test("verbosity noreply is silent and changes nothing, as in memcached")
     func verbosityNoreply() {
         var parser = RequestParser()
@@ -666,6 +696,7 @@ let badRequests: [RequestRow] = [
         (.invalidExptime, "CLIENT_ERROR invalid exptime argument\r\n"),
         (.invalidDelta, "CLIENT_ERROR invalid numeric delta argument\r\n"),
         (.lineTooLong, "CLIENT_ERROR line too long\r\n"),
+        (.valueTooLarge, "SERVER_ERROR object too large for cache\r\n"),
         (.badKeyEncoding, "CLIENT_ERROR error decoding key\r\n"),
         (.binaryProtocol, "CLIENT_ERROR binary protocol packet on a text connection\r\n"),
     ])

@@ -31,6 +31,7 @@ public struct CommandLineParser: Sendable {
         "allow-control-keys": .setting(.allowControlKeys), "log-level": .setting(.logLevel),
         "syslog": .setting(.syslog), "config": .configurationFile,
         "metrics-port": .setting(.metricsPort), "metrics-address": .setting(.metricsAddress),
+        "client-timeout": .setting(.clientTimeout), "max-value-size": .setting(.maxValueSize),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

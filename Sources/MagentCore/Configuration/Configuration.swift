@@ -49,6 +49,12 @@ public struct Configuration: Sendable, Equatable {
 
     /// -c / --config: the configuration file, as an absolute path (SIGHUP reads it again).
     public var configurationFile: String? = nil
+    /// --client-timeout, milliseconds: how long a client may leave a request
+    /// unfinished (a line without its end, a value without progress); 0 never.
+    /// Idle clients between requests are kept, as memcached keeps them.
+    public var clientTimeoutMilliseconds = 10_000
+    /// --max-value-size, bytes: larger values are refused by the proxy itself.
+    public var maxValueSize = 64 * 1024 * 1024
 
     public init() {}
 

@@ -26,6 +26,8 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case allowControlKeys = "allow-control-keys"
     case metricsPort = "metrics-port"
     case metricsAddress = "metrics-address"
+    case clientTimeout = "client-timeout"
+    case maxValueSize = "max-value-size"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -65,7 +67,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     public var needsRestart: Bool {
         switch self {
         case .port, .listen, .unixSocket, .maxConnections, .threads, .user, .group, .foreground, .connectionsPerServer,
-             .metricsPort, .metricsAddress: true
+             .metricsPort, .metricsAddress, .clientTimeout, .maxValueSize: true
         default: false
         }
     }
@@ -139,6 +141,14 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .metricsAddress:
             guard !value.isEmpty else { return "an address to bind" }
             configuration.metricsAddress = value
+        case .clientTimeout:
+            guard let milliseconds = Int(value), milliseconds >= 0, milliseconds <= 3_600_000 else {
+                return "milliseconds from 0 (never) to 3600000"
+            }
+            configuration.clientTimeoutMilliseconds = milliseconds
+        case .maxValueSize:
+            guard let size = Int(value), size > 0, size <= Int(Int32.max) - 2 else { return "bytes from 1 to \(Int(Int32.max) - 2)" }
+            configuration.maxValueSize = size
         }
         return nil
     }
@@ -170,6 +180,8 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .allowControlKeys: configuration.allowControlKeys ? "yes" : "no"
         case .metricsPort: configuration.metricsPort.map { "\($0)" } ?? "(none)"
         case .metricsAddress: configuration.metricsAddress ?? "(none)"
+        case .clientTimeout: "\(configuration.clientTimeoutMilliseconds)"
+        case .maxValueSize: "\(configuration.maxValueSize)"
         }
     }
 }

@@ -31,6 +31,8 @@ public enum UsageText {
           --syslog send log lines to syslog too (facility daemon)
           --metrics-port port, serve Prometheus metrics at http://<address>:<port>/metrics, default is off
           --metrics-address ip, address for --metrics-port, default is the -l address
+          --client-timeout ms, set how long a client may leave a request unfinished, default is 10000 (0 never)
+          --max-value-size bytes, set the largest value accepted, default is 67108864
 
         """
     }

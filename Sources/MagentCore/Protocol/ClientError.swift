@@ -9,6 +9,8 @@ public enum ClientError: Sendable, Equatable {
     case invalidExptime
     case invalidDelta
     case lineTooLong
+    /// A data block longer than --max-value-size: refused and skipped, as memcached does.
+    case valueTooLarge
     /// A meta command's `b` key is not valid base64.
     case badKeyEncoding
     /// A binary-protocol packet (0x80) on a connection that began as text: memcached decides
@@ -23,6 +25,7 @@ public enum ClientError: Sendable, Equatable {
         case .invalidExptime: return "CLIENT_ERROR invalid exptime argument\r\n"
         case .invalidDelta: return "CLIENT_ERROR invalid numeric delta argument\r\n"
         case .lineTooLong: return "CLIENT_ERROR line too long\r\n"
+        case .valueTooLarge: return "SERVER_ERROR object too large for cache\r\n"
         case .badKeyEncoding: return "CLIENT_ERROR error decoding key\r\n"
         case .binaryProtocol: return "CLIENT_ERROR binary protocol packet on a text connection\r\n"
         }

@@ -34,8 +34,13 @@ public struct RequestParser: Sendable {
     /// itself does (--allow-control-keys); by default they are refused, as
     /// memcached's protocol says keys must not contain them.
     let allowControlKeys: Bool
+    /// Longer data blocks are refused and skipped (--max-value-size).
+    let maxValueLength: Int
 
-    public init(allowControlKeys: Bool = false) { self.allowControlKeys = allowControlKeys }
+    public init(allowControlKeys: Bool = false, maxValueLength: Int = Int(Int32.max) - 2) {
+        self.allowControlKeys = allowControlKeys
+        self.maxValueLength = maxValueLength
+    }
 
     /// True while a data block is being passed through.
     public var isInDataBlock: Bool {
@@ -155,6 +160,10 @@ public struct RequestParser: Sendable {
                 guard valid else {
                     state = .data(remaining: request.dataLength + 2, discard: true)
                     return .invalid(.badCommandLine, consumed: lineLength)
+                }
+                guard request.dataLength <= maxValueLength else {
+                    state = .data(remaining: request.dataLength + 2, discard: true)
+                    return .invalid(.valueTooLarge, consumed: lineLength)
                 }
                 request.key = tokens[1]
                 request.noreply = count == required + 1 && endsWithNoreply

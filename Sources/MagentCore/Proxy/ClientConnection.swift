@@ -46,12 +46,19 @@ final class ClientConnection {
     private var inputEnded = false
     /// Reading stopped until the client reads its replies.
     private var readPaused = false
+    /// --client-timeout (see PartialRequestWatch): when the unfinished request
+    /// last made progress (0: none unfinished), complete requests seen then,
+    /// and the bytes of its value still missing then.
+    private var partialSince: UInt64 = 0
+    private var requestsSeen = 0
+    private var progressRequests = 0
+    private var progressDataRemaining = 0
 
     init(worker: Worker, id: Int, fd: Int32) {
         self.worker = worker
         self.id = id
         self.fd = fd
-        parser = RequestParser(allowControlKeys: worker.settings.allowControlKeys)
+        parser = RequestParser(allowControlKeys: worker.settings.allowControlKeys, maxValueLength: worker.settings.maxValueSize)
     }
 
     /// Registers with the event loop; the connection keeps itself alive until close().
@@ -73,6 +80,7 @@ final class ClientConnection {
     // MARK: - Reading requests
 
     private func handleReadable() {
+        defer { if let watch = worker.partialRequests { notePartialRequest(watch) } }
         let scratch = worker.readScratch
         for _ in 0..<16 {
             guard !isClosed && !isClosing && !inputEnded else { return }
@@ -123,6 +131,7 @@ final class ClientConnection {
             case .needMoreData:
                 return offset
             case .request(let request):
+                requestsSeen &+= 1
                 worker.forwarder.forward(request, line: rest, client: self)
                 offset += request.lineLength
             case .data(let count, let isLast):
@@ -131,11 +140,14 @@ final class ClientConnection {
             case .discarded(let count):
                 offset += count
             case .invalid(let error, let consumed):
+                requestsSeen &+= 1
                 worker.counters.countClientError(error)
+                if error == .valueTooLarge { worker.context.stats.limits.valuesTooLarge.add(1) }
                 reply(error.replyText)
                 offset += consumed
             case .fatal(let error):
                 worker.counters.countClientError(error)
+                if error == .lineTooLong { worker.context.stats.limits.linesTooLong.add(1) }
                 reply(error.replyText)
                 closeAfterReplies()
             }
@@ -176,6 +188,58 @@ final class ClientConnection {
             abort()
             return
         }
+        closeAfterReplies()
+    }
+
+    // MARK: - Unfinished requests (--client-timeout)
+
+    /// After each read: starts, refreshes or ends the watch on an unfinished
+    /// request. A complete request, or a value 64 KiB nearer its end, is progress.
+    private func notePartialRequest(_ watch: PartialRequestWatch) {
+        let partial = !isClosing && !isClosed && !inputEnded && (!input.isEmpty || parser.isInDataBlock)
+        guard partial else {
+            if partialSince != 0 {
+                partialSince = 0
+                watch.unwatch(self)
+            }
+            return
+        }
+        let remaining = parser.dataRemaining
+        if partialSince == 0 {
+            watch.watch(self)
+        } else if requestsSeen == progressRequests
+                    && !(remaining > 0 && progressDataRemaining - remaining >= PartialRequestWatch.progressBytes) {
+            return
+        }
+        partialSince = MonotonicClock.milliseconds()
+        progressRequests = requestsSeen
+        progressDataRemaining = remaining
+    }
+
+    /// Whether the unfinished request made no progress for `timeout` ms. A
+    /// client whose reading the proxy paused is not to blame.
+    func partialRequestExpired(now: UInt64, timeout: UInt64) -> Bool {
+        if readPaused {
+            partialSince = now
+            return false
+        }
+        return partialSince != 0 && now >= partialSince &+ timeout
+    }
+
+    /// Called by the watch: a value cut short is dropped with the connection
+    /// (never stored, as when the client leaves mid-value); a line that never
+    /// ended gets an error after the replies owed.
+    func partialRequestTimedOut() {
+        partialSince = 0
+        worker.context.stats.limits.clientTimeouts.add(1)
+        log.info("client \(id): request unfinished for \(worker.settings.clientTimeoutMilliseconds) ms, closing")
+        if parser.isInDataBlock {
+            stopReading()
+            abort()
+            return
+        }
+        stopReading()
+        reply(PartialRequestWatch.timeoutReply)
         closeAfterReplies()
     }
 
@@ -354,11 +418,13 @@ final class ClientConnection {
     private func applyBackpressure() {
         let pending = output.readableCount
         if pending > ClientLimits.maxPendingOutput {
+            worker.context.stats.limits.outputLimitDisconnects.add(1)
             log.info("client \(id): \(pending) reply bytes unread, disconnecting")
             worker.counters.add(.outputOverflowDisconnects)
             abort()
         } else if pending > ClientLimits.pauseReadingAbove && !readPaused && !inputEnded {
             readPaused = true
+            worker.context.stats.limits.readingPausedForOutput.add(1)
             if let readEvent { event_del(readEvent) }
         } else if pending < ClientLimits.resumeReadingBelow && readPaused {
             readPaused = false
@@ -385,6 +451,10 @@ final class ClientConnection {
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        if partialSince != 0 {
+            partialSince = 0
+            worker.partialRequests?.unwatch(self)
+        }
         event_free(readEvent)
         event_free(writeEvent)
         readEvent = nil

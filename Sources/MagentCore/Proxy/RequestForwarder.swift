@@ -62,6 +62,9 @@ final class RequestForwarder {
                 } else if argument.elementsEqual("proxy".utf8) {
                     var text = ProxyStatsBlock.render(context: worker.context)
                     text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
+                } else if argument.elementsEqual("limits".utf8) {
+                    var text = worker.context.stats.limits.render(configuration: worker.settings)
+                    text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
                 } else {
                     client.reply(ClientError.unknownCommand.replyText)
                 }

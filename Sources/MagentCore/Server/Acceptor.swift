@@ -49,6 +49,7 @@ final class Acceptor {
                 if error == EINTR || error == ECONNABORTED { continue }
                 if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM {
                     context.logger.error("accept failed: \(errorText(error)); not accepting for \(Self.pauseOnDescriptorShortageMilliseconds) ms")
+                    context.stats.limits.acceptPausedNoDescriptors.add(1)
                     pauseListening()
                 } else if error != EAGAIN && error != EWOULDBLOCK {
                     context.logger.error("accept failed: \(errorText(error))")
@@ -61,6 +62,7 @@ final class Acceptor {
                 let refusal: StaticString = "SERVER_ERROR OUT OF CONNECTION\r\n"
                 _ = send(fd, refusal.utf8Start, refusal.utf8CodeUnitCount, Int32(MSG_NOSIGNAL))
                 close(fd)
+                context.stats.limits.connectionsRefused.add(1)
                 context.logger.info("refused a client: \(context.configuration.maxConnections) connections open (-n)")
                 continue
             }

@@ -39,6 +39,9 @@ final class Worker: @unchecked Sendable {
     private var failingNow: [BackendConnection] = []
     private var closingNow: [ClientConnection] = []
 
+    /// Clients with a request left unfinished (--client-timeout); nil when off.
+    private(set) var partialRequests: PartialRequestWatch?
+
     /// Accepted sockets handed over by the acceptor thread.
     private let incoming = Mutex<[Int32]>([])
     private var notifyPipe: (read: Int32, write: Int32) = (-1, -1)
@@ -61,6 +64,9 @@ final class Worker: @unchecked Sendable {
             BackendPool(worker: self, server: $0, size: context.configuration.connectionsPerServer)
         }
         forwarder = RequestForwarder(worker: self)
+        if context.configuration.clientTimeoutMilliseconds > 0 {
+            partialRequests = PartialRequestWatch(base: base, timeoutMilliseconds: context.configuration.clientTimeoutMilliseconds)
+        }
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { fatalError("pipe failed: \(errorText(errno))") }
         _ = magent_set_nonblocking(fds[0])

@@ -34,6 +34,8 @@ public final class ProxyStats: Sendable {
     /// When the proxy started: wall-clock seconds, and monotonic milliseconds for uptime.
     public let startedAt: Int
     let startedAtMilliseconds: UInt64
+    /// How often each limit was hit (`stats limits`).
+    public let limits = LimitCounters()
 
     init(workers: Int, servers: Int) {
         idleConnections = (0..<workers).map { _ in (0..<servers).map { _ in Counter() } }
