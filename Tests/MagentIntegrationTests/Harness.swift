@@ -1055,6 +1055,8 @@ final class MockBackend: @unchecked Sendable {
         case replyAndClose([UInt8])
         /// Read the line and say nothing.
         case ignore
+        /// Close with SO_LINGER 0: the proxy sees a reset (RST).
+        case reset
     }
 
     let port: UInt16
@@ -1125,6 +1127,10 @@ final class MockBackend: @unchecked Sendable {
                     return
                 case .ignore:
                     break
+                case .reset:
+                    var option = linger(l_onoff: 1, l_linger: 0)
+                    setsockopt(connection, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+                    return
                 }
             }
         }

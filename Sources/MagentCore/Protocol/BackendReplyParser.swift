@@ -78,6 +78,7 @@ public struct BackendReplyParser: Sendable {
             return content.starts(with: "STAT ") ? .statLine(length: length) : .protocolError
         case .line:
             if content.starts(with: "VALUE ") || content.starts(with: "STAT ") || content.isEmpty { return .protocolError }
+            if !Self.isKnownLineReply(content) { return .protocolError }
             return .line(length: length, isError: isError)
         case .meta, .metaClient:
             if isError { return .line(length: length, isError: true) }
