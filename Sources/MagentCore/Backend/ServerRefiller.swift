@@ -176,30 +176,67 @@ final class ServerRefiller: @unchecked Sendable {
     }
 
     /// Reads a batch from the source with `mg` (value, flags, remaining TTL)
-    /// and adds each to the destination. Returns how many were stored.
+    /// and adds each to the destination (`ms ... ME c`: add semantics, and the
+    /// CAS of what was stored). Returns how many were stored.
+    ///
+    /// A client's delete can pass between the read and the add: it reaches the
+    /// source and the (still empty) destination, then the add brings the value
+    /// back on the destination. So once the batch is stored, every key is
+    /// looked up on the source again, and one the source no longer has is
+    /// deleted from the destination, only if it still holds the copy this
+    /// refill stored (`md` with that CAS): a newer write is never undone.
     private func copy(_ keys: [[UInt8]], from source: BackendServer, over origin: BlockingConnection,
                       to destination: BlockingConnection) throws -> Int {
         var request: [UInt8] = []
         for key in keys { request += Array("mg ".utf8) + key + Array(" s v f t\r\n".utf8) }
         try origin.send(request)
         var additions: [UInt8] = []
-        var count = 0
+        var added: [[UInt8]] = []
         for key in keys {
             guard let item = try MetaItem.read(from: origin) else { continue }
             // A key deleted while its source was unreachable must not come back.
             if key.withUnsafeBytes({ context.pendingDeletes.contains(server: source.id, key: $0) }) { continue }
-            additions += Array("add ".utf8) + key + Array(" \(item.flags) \(Self.exptime(remaining: item.ttl)) \(item.value.count)\r\n".utf8)
+            additions += Array("ms ".utf8) + key
+                + Array(" \(item.value.count) F\(item.flags) T\(Self.exptime(remaining: item.ttl)) ME c\r\n".utf8)
             additions += item.value + [13, 10]
-            count += 1
+            added.append(key)
         }
-        guard count > 0 else { return 0 }
+        guard !added.isEmpty else { return 0 }
         try destination.send(additions)
-        var stored = 0
-        for _ in 0..<count {
+        var stored: [(key: [UInt8], cas: ArraySlice<UInt8>)] = []
+        for key in added {
             let reply = try destination.readLine()
-            if reply.elementsEqual("STORED".utf8) { stored += 1 }
+            guard reply.starts(with: "HD".utf8) else { continue }
+            let cas = reply.split(separator: 32).first { $0.first == UInt8(ascii: "c") }?.dropFirst() ?? []
+            stored.append((key, cas))
         }
-        return stored
+        try undoDeletedSince(stored, source: origin, destination: destination)
+        return stored.count
+    }
+
+    /// The second half of copy(): keys the source lost since they were read.
+    private func undoDeletedSince(_ stored: [(key: [UInt8], cas: ArraySlice<UInt8>)], source: BlockingConnection,
+                                  destination: BlockingConnection) throws {
+        guard !stored.isEmpty else { return }
+        var lookups: [UInt8] = []
+        for entry in stored { lookups += Array("mg ".utf8) + entry.key + [13, 10] }
+        try source.send(lookups)
+        var deletes: [UInt8] = []
+        for entry in stored {
+            let reply = try source.readLine()
+            if reply.elementsEqual("EN".utf8) && !entry.cas.isEmpty {
+                deletes += Array("md ".utf8) + entry.key + Array(" C".utf8) + entry.cas + Array(" q\r\n".utf8)
+            } else if !reply.starts(with: "HD".utf8) {
+                throw BlockingConnection.Failure(description: "mg answered \(String(decoding: reply.prefix(80), as: UTF8.self))")
+            }
+        }
+        guard !deletes.isEmpty else { return }
+        // Quiet deletes answer only when they fail (NF, EX: a newer write won); mn ends the batch.
+        try destination.send(deletes + Array("mn\r\n".utf8))
+        for _ in 0...stored.count {
+            let reply = try destination.readLine()
+            if reply.elementsEqual("MN".utf8) { break }
+        }
     }
 
     /// The exptime that gives an item `remaining` seconds more (-1: never expires).
