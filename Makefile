@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench bench-full bench-alloc fuzz install install-files uninstall clean
+.PHONY: all deps build release test run bench bench-full bench-alloc fuzz soak test-asan test-tsan test-leaks install install-files uninstall clean
 
 # make install: PREFIX and DESTDIR as usual; the unit, the health check and the
 # man page go with the binary (see README, "Install").
@@ -35,6 +35,22 @@ run: release
 
 fuzz: deps
 	bash scripts/fuzz.sh 60
+
+# 10 minutes of chaos (servers killed and restarted under load); 60 s of it run in `make test`.
+soak: deps
+	$(SWIFT) build --build-tests
+	MAGENT_SOAK_SECONDS=600 MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build --filter SoakTests
+
+# Every test against AddressSanitizer / ThreadSanitizer builds (slow: not part of `make test`).
+test-asan: deps
+	bash scripts/sanitize.sh address
+
+test-tsan: deps
+	bash scripts/sanitize.sh thread
+
+# The proxy under valgrind through connects, disconnects and backend failures.
+test-leaks: deps
+	bash scripts/leak-check.sh
 
 bench: deps
 	bash scripts/bench.sh quick

@@ -11,6 +11,8 @@ packages+=(curl)
 packages+=(php-cli php-memcache php-memcached libspymemcached-java python3 python3-pymemcache python3-memcache)
 # scripts/bench.sh measures against twemproxy (nutcracker) and pins processes with taskset.
 packages+=(nutcracker util-linux)
+# make test-leaks runs the proxy under valgrind.
+packages+=(valgrind)
 # spymemcached's test client is compiled at test time: a JDK only where javac is missing.
 if ! command -v javac >/dev/null 2>&1; then packages+=(default-jdk-headless); fi
 
