@@ -303,6 +303,31 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
         expectServedAndClean(cluster)
     }
 
+    @Test func connectionLimitIsCountedAndEveryLimitIsShown() throws {
+        let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "-n", "2"])
+        defer { cluster.stop() }
+        let held = try cluster.client()
+        held.expect("version\r\n", Text.version)
+        let watcher = try cluster.client()
+        watcher.expect("version\r\n", Text.version)
+        for _ in 0..<3 {
+            let refused = try cluster.client()
+            let (closed, before) = refused.waitForClose(timeout: 3)
+            #expect(closed && text(before) == "SERVER_ERROR OUT OF CONNECTION\r\n", "got \(escaped(before))")
+        }
+        try watcher.send("stats limits\r\n")
+        let block = try watcher.read(until: "END\r\n")
+        let names = block.components(separatedBy: "\r\n").dropLast(2).map { fields($0) }
+        #expect(names.allSatisfy { $0.count == 3 && $0[0] == "STAT" && Int($0[2]) != nil }, "\(block)")
+        #expect(names.map { $0[1] } == ["limit_max_connections", "limit_max_line", "limit_max_retrieval_line", "limit_max_value_size",
+                                        "limit_output_pause", "limit_max_output", "limit_client_timeout_ms", "connections_refused",
+                                        "accept_paused_no_descriptors", "lines_too_long", "values_too_large",
+                                        "reading_paused_for_output", "output_limit_disconnects", "client_timeouts"])
+        #expect(block.contains("STAT limit_max_connections 2\r\n") && block.contains("STAT connections_refused 3\r\n"), "\(block)")
+        #expect(block.contains("STAT limit_client_timeout_ms 10000\r\n") && block.contains("STAT limit_max_value_size 67108864\r\n"))
+        held.expect("version\r\n", Text.version)
+    }
+
     @Test func tenThousandConnectionsOpenedAndDropped() throws {
         // -i 2: at most 2 connections per server and worker stay open (8 in all).
         let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "2", "-i", "2"])
