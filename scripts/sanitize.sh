@@ -22,6 +22,8 @@ mkdir -p "$reports"
 # Leaks are checked by `make test-leaks` (valgrind); here memory errors and races.
 export ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=1"
 export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stack=1"
+# Resident-memory bounds are meaningless with the sanitizers' allocators (quarantine, shadow).
+export MAGENT_SANITIZER=$kind
 status=0
 MAGENT_BINARY="$PWD/$dir/debug/magent" swift test --skip-build --scratch-path "$dir" ${filter:+--filter "$filter"} || status=$?
 if compgen -G "$reports/*" > /dev/null; then

@@ -105,7 +105,7 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
             }
         }
         let during = try #require(ProcessTable.residentKiB(pid))
-        #expect(during - before < 80 * 1024, "magent grew by \((during - before) / 1024) MiB for 10 endless lines")
+        #expect(!Environment.measuresMemory || during - before < 80 * 1024, "magent grew by \((during - before) / 1024) MiB for 10 endless lines")
         for client in clients where client.fd >= 0 {
             let (closed, replies) = client.waitForClose(timeout: 5)
             #expect(closed, "a client sending an endless line was not closed")
@@ -143,7 +143,7 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
         huge.expectSilence()
         huge.close()
         let rssAfter = try #require(ProcessTable.residentKiB(pid))
-        #expect(rssAfter - rssBefore < 32 * 1024, "magent grew by \((rssAfter - rssBefore) / 1024) MiB skipping a huge value")
+        #expect(!Environment.measuresMemory || rssAfter - rssBefore < 32 * 1024, "magent grew by \((rssAfter - rssBefore) / 1024) MiB skipping a huge value")
         #expect(try limitStats(cluster.port)["values_too_large"] == 1)
         expectServedAndClean(cluster)
     }
@@ -251,7 +251,7 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
         }
         sleep(seconds: 1)
         let during = try #require(ProcessTable.residentKiB(pid))
-        #expect(during - before < 3 * 48 * 1024, "magent grew by \((during - before) / 1024) MiB for 3 clients that do not read")
+        #expect(!Environment.measuresMemory || during - before < 3 * 48 * 1024, "magent grew by \((during - before) / 1024) MiB for 3 clients that do not read")
         #expect(try limitStats(cluster.port)["reading_paused_for_output"] ?? 0 >= 3)
         // Once a reader drains what it got, the rest comes only up to the hard limit: disconnected.
         for reader in readers {
@@ -365,7 +365,7 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
         let settled = waitUntil(timeout: 5) { openDescriptors() <= descriptorsBefore + 8 }
         #expect(settled, "descriptors: \(descriptorsBefore) before, \(openDescriptors()) after")
         let rssAfter = try #require(ProcessTable.residentKiB(pid))
-        #expect(rssAfter - rssBefore < 16 * 1024, "magent grew by \((rssAfter - rssBefore) / 1024) MiB over 10,000 connections")
+        #expect(!Environment.measuresMemory || rssAfter - rssBefore < 16 * 1024, "magent grew by \((rssAfter - rssBefore) / 1024) MiB over 10,000 connections")
         expectServedAndClean(cluster, items: 50)
     }
 }

@@ -276,7 +276,7 @@ import Testing
         try reader.send(String(repeating: "get big\r\n", count: 100))
         sleep(seconds: 1)
         let during = try #require(ProcessTable.residentKiB(pid))
-        #expect(during - before < 64 * 1024, "magent grew by \((during - before) / 1024) MiB holding replies for a client that does not read")
+        #expect(!Environment.measuresMemory || during - before < 64 * 1024, "magent grew by \((during - before) / 1024) MiB holding replies for a client that does not read")
         // Past the limit on unread replies the client is disconnected, not served
         // all 100 MB: what it does receive is a prefix of the replies, then end of stream.
         let one = bytes("VALUE big 0 \(value.count)\r\n") + value + bytes("\r\nEND\r\n")

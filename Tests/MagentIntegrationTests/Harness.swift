@@ -113,6 +113,11 @@ enum Environment {
 
     static let memcachedBinary = "/usr/bin/memcached"
 
+    /// False when the proxy is a sanitizer build (MAGENT_SANITIZER set, as by
+    /// scripts/sanitize.sh): its allocator keeps freed memory in quarantine, so
+    /// resident-memory bounds say nothing there and are not checked.
+    static let measuresMemory = ProcessInfo.processInfo.environment["MAGENT_SANITIZER"] == nil
+
     /// Whether this machine can bind ::1.
     static let hasIPv6Loopback: Bool = {
         let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
