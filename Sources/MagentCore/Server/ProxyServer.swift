@@ -11,6 +11,11 @@ public enum ProxyServer {
     /// configuration came with a file, reads it again on SIGHUP.
     public static func run(_ configuration: Configuration, reload: ConfigurationSource? = nil) -> Int32 {
         magent_ignore_sigpipe()
+        // SIGTERM, SIGINT and SIGHUP stay blocked until the event loop handles
+        // them: one arriving while the proxy starts (its port may already
+        // accept) waits instead of killing it. Every thread started meanwhile
+        // inherits the mask, so only the main thread's loop ever sees them.
+        _ = magent_block_termination_signals(1)
         let registry = ServerRegistry()
         switch prepare(configuration, registry: registry) {
         case .failure(let error):
@@ -88,12 +93,8 @@ public enum ProxyServer {
 
     /// Runs until SIGTERM or SIGINT.
     private static func serve(context: ProxyContext, registry: ServerRegistry, listeners: [Int32], reload: ConfigurationSource?) {
-        // Worker threads inherit a mask without the termination signals, so
-        // only the main thread's event loop sees them.
-        _ = magent_block_termination_signals(1)
         let workers = (0..<context.configuration.threads).map { Worker(index: $0, context: context) }
         workers.forEach { $0.start() }
-        _ = magent_block_termination_signals(0)
 
         guard let base = event_base_new() else {
             context.logger.error("event_base_new failed")
@@ -121,6 +122,8 @@ public enum ProxyServer {
             event_add(event, nil)
             signalEvents.append(event)
         }
+        // Handled from here on (a signal that came during start-up is delivered now).
+        _ = magent_block_termination_signals(0)
         let topology = context.generation.topology
         context.logger.info("\(MagentVersion.banner) listening: \(listenDescription(context.configuration)); " +
                             "\(topology.primaryCount) servers, \(topology.backupCount) backups, \(workers.count) threads")
