@@ -1,11 +1,10 @@
 // Deletes a server missed while it was unreachable, kept until it is back,
 // so a deleted key never returns through a stale copy. Bounded per server.
-import Synchronization
 
 public final class PendingDeletes: Sendable {
     /// Keys kept per server; past this, deletes are dropped and counted.
     public let limitPerServer: Int
-    private let keys: Mutex<[Set<[UInt8]>]>
+    private let keys: ThreadLock<[Set<[UInt8]>]>
     /// Keys kept per server, readable without the lock (the request path
     /// looks here first, so a server with nothing kept costs one load).
     private let counts: [Counter]
@@ -14,7 +13,7 @@ public final class PendingDeletes: Sendable {
 
     init(servers: Int, limitPerServer: Int = 100_000) {
         self.limitPerServer = limitPerServer
-        keys = Mutex(Array(repeating: [], count: servers))
+        keys = ThreadLock(Array(repeating: [], count: servers))
         counts = (0..<servers).map { _ in Counter() }
     }
 

@@ -1,7 +1,6 @@
 // What every thread of one proxy shares: its start-up configuration, the
 // current generation (servers and runtime settings, replaced by a reload),
 // counters and logger.
-import Synchronization
 
 public final class ProxyContext: Sendable {
     /// As started: what needs a restart (listeners, threads, -n, -i) is read here.
@@ -12,7 +11,7 @@ public final class ProxyContext: Sendable {
     public let pendingDeletes: PendingDeletes
     /// "VERSION <version> memcached agent\r\n"
     let versionReply: [UInt8]
-    private let current: Mutex<ProxyGeneration>
+    private let current: ThreadLock<ProxyGeneration>
 
     init(configuration: Configuration, generation: ProxyGeneration) {
         self.configuration = configuration
@@ -20,7 +19,7 @@ public final class ProxyContext: Sendable {
         logger = Logger(level: configuration.logLevel, syslog: configuration.syslog)
         pendingDeletes = PendingDeletes(servers: ServerRegistry.capacity)
         versionReply = Array(MagentVersion.versionReply.utf8)
-        current = Mutex(generation)
+        current = ThreadLock(generation)
     }
 
     /// The generation published last. Workers keep their own copy, adopted

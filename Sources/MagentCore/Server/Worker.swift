@@ -5,7 +5,6 @@
 import CEventShim
 import CLibEvent
 import Glibc
-import Synchronization
 
 final class Worker: @unchecked Sendable {
     let index: Int
@@ -43,7 +42,7 @@ final class Worker: @unchecked Sendable {
     private(set) var partialRequests: PartialRequestWatch?
 
     /// Accepted sockets handed over by the acceptor thread.
-    private let incoming = Mutex<[Int32]>([])
+    private let incoming = ThreadLock<[Int32]>([])
     private var notifyPipe: (read: Int32, write: Int32) = (-1, -1)
     private var notifyEvent: OpaquePointer?
     private var nextClientID = 0
