@@ -52,7 +52,7 @@ extension ReplyPart {
         if primaryState == .pending || primaryState == .replied {
             // Both were asked: the primary's reply is the one the client hears.
             if !isComplete { backupReply.append(line) }
-            resolveMeta()
+            resolveWrite()
         } else if !isComplete {
             deliverLine(line)
             complete()
@@ -77,33 +77,9 @@ extension ReplyPart {
             submitKeptRequest(to: .backup)
             return
         }
-        if itemOpen {
-            // Part of a value is already on its way: the client's stream is broken.
-            if isStreaming { client?.abort() } else { buffer.truncate(toReadable: itemStart) }
-            itemOpen = false
-        }
+        dropOpenItem()
         if role == .primary && reason.requestWasNotSent && fallBackToBackup() { return }
-        resolveMeta()
-    }
-
-    /// The client hears the primary's reply; if the primary is not there, the
-    /// backup's; if neither, an error.
-    func resolveMeta() {
-        guard !isComplete else { return }
-        switch primaryState {
-        case .replied, .pending:
-            return
-        case .unused, .failed:
-            switch backupState {
-            case .pending:
-                return
-            case .replied:
-                deliverLine(backupReply.readableBytes)
-            case .unused, .failed:
-                deliverFailure()
-            }
-            complete()
-        }
+        resolveWrite()
     }
 
     /// After the primary applied a write the backup cannot repeat (or an mg
@@ -111,12 +87,7 @@ extension ReplyPart {
     private func metaReplicate() {
         guard metaStrategy == .primaryFirst || metaReplicatesOnHit, backupState == .unused,
               route.hasBackup, worker.isUp(route.backup) else { return }
-        let replicator = worker.partPool.acquire(worker: worker, kind: .replicator)
-        replicator.route = route
-        replicator.clientID = clientID
-        replicator.key.append(key.readableBytes)
-        // On the write's own connection: the read comes after the write.
-        worker.forwarder.submitMetaGet(key.readableBytes, withCas: false, to: route.primary, role: .primary, for: replicator)
+        readBackToBackup()
     }
 
     /// Written again: a delete kept for this server must not undo it.
@@ -126,8 +97,10 @@ extension ReplyPart {
     }
 
     // MARK: - Toward the client
+    // Every part's one-line reply and failure go through these: text writes
+    // (no framing, never quiet) are emitted as they are.
 
-    private func deliverLine(_ line: UnsafeRawBufferPointer) {
+    func deliverLine(_ line: UnsafeRawBufferPointer) {
         if let binary {
             binaryDeliverLine(line, framing: binary)
             return
@@ -146,7 +119,7 @@ extension ReplyPart {
         emit(bytes)
     }
 
-    private func deliverFailure() {
+    func deliverFailure() {
         if let binary {
             binaryDeliverStatus(.temporaryFailure, framing: binary)
             return

@@ -102,9 +102,7 @@ extension ReplyPart {
     /// One backup reply is over (value, miss, error or failure).
     func repairEntryDone() {
         if itemOpen {
-            // The backup failed in the middle of a value.
-            if isStreaming { owner?.abort() } else { buffer.truncate(toReadable: itemStart) }
-            itemOpen = false
+            dropOpenItem()  // the backup failed in the middle of a value
         } else if repairItemStarted && !repairSkip && worker.isUp(route.primary) {
             // Written back without overwriting anything newer.
             worker.forwarder.submitSilently(replica.readableBytes, to: route.primary, clientID: clientID)
@@ -147,13 +145,19 @@ extension ReplyPart {
             scratch.append(replica.readableBytes)
             worker.forwarder.submitSilently(scratch.readableBytes, to: route.backup, clientID: clientID)
         } else {
-            let replicator = worker.partPool.acquire(worker: worker, kind: .replicator)
-            replicator.route = route
-            replicator.clientID = clientID
-            replicator.key.append(key.readableBytes)
-            // On the write's own connection: the read comes after the write.
-            worker.forwarder.submitMetaGet(key.readableBytes, withCas: false, to: route.primary, role: .primary, for: replicator)
+            readBackToBackup()
         }
+    }
+
+    /// Reads the key back from the primary, for a replicator part that sets
+    /// it on the backup (or deletes it there when the primary no longer has it).
+    func readBackToBackup() {
+        let replicator = worker.partPool.acquire(worker: worker, kind: .replicator)
+        replicator.route = route
+        replicator.clientID = clientID
+        replicator.key.append(key.readableBytes)
+        // On the write's own connection: the read comes after the write.
+        worker.forwarder.submitMetaGet(key.readableBytes, withCas: false, to: route.primary, role: .primary, for: replicator)
     }
 
     /// Where "<verb> <key> <flags> <exptime> <bytes>" ends in a kept command

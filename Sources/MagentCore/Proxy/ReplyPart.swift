@@ -373,20 +373,21 @@ final class ReplyPart {
             worker.forwarder.sendRetrieval(self, to: route.backup, role: .backup)
             return
         }
-        if itemOpen {
-            if isStreaming {
-                // Part of a value is already on its way: the client's stream is broken.
-                client?.abort()
-            } else {
-                buffer.truncate(toReadable: itemStart)
-            }
-            itemOpen = false
-        }
+        dropOpenItem()
         complete()
     }
 
+    /// A value cut off in the middle: if part of it is already on its way, the
+    /// client's stream is broken (it is aborted); otherwise the partial value
+    /// is taken out of `buffer`.
+    func dropOpenItem() {
+        guard itemOpen else { return }
+        if isStreaming { owner?.abort() } else { buffer.truncate(toReadable: itemStart) }
+        itemOpen = false
+    }
+
     /// The client hears the primary's reply; if the primary is not there, the
-    /// backup's; if neither, SERVER_ERROR.
+    /// backup's; if neither, an error (writes and meta requests alike).
     func resolveWrite() {
         guard !isComplete else { return }
         switch primaryState {
@@ -397,9 +398,9 @@ final class ReplyPart {
             case .pending:
                 return
             case .replied:
-                emit(backupReply.readableBytes)
+                deliverLine(backupReply.readableBytes)
             case .unused, .failed:
-                emit(failure.replyText)
+                deliverFailure()
             }
             complete()
         }

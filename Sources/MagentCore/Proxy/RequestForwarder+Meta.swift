@@ -86,7 +86,7 @@ extension RequestForwarder {
                 part.backupState = .pending
                 sendMeta(part, inlineValue: inlineValue, to: route.backup, role: .backup, client: client)
             } else {
-                part.resolveMeta()
+                part.resolveWrite()
             }
             worker.partPool.release(part)
             return
@@ -118,7 +118,7 @@ extension RequestForwarder {
             if !primaryUp { part.keepDeleteFor(role: .primary) }
             if route.hasBackup && !backupUp { part.keepDeleteFor(role: .backup) }
         }
-        if !primaryUp && !backupUp { part.resolveMeta() }
+        if !primaryUp && !backupUp { part.resolveWrite() }
         worker.partPool.release(part)
     }
 
