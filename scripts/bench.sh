@@ -30,8 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+source scripts/lib/ports.sh
 
 user_args=()
 if [ "$(id -u)" = 0 ]; then user_args=(-u root); fi
@@ -41,7 +40,7 @@ for name in mc1 mc2 mc3; do
     "${server_cpu[@]}" memcached "${user_args[@]}" -l 127.0.0.1 -p "${port[$name]}" -U 0 -m 256 -t 1 -c 20000 &
     pid[$name]=$!; pids+=($!)
 done
-for name in mc1 mc2 mc3; do wait_port "${port[$name]}"; done
+for name in mc1 mc2 mc3; do wait_port "${port[$name]}" 100 0.05; done
 
 port[nutcracker]=$(free_port)
 cat > "$work/nutcracker.yml" <<YAML
@@ -68,7 +67,7 @@ port[magent_backup]=$(free_port)
 pid[magent_backup]=$!; pids+=($!)
 port[direct]=${port[mc1]}
 pid[direct]=${pid[mc1]}
-for name in nutcracker magent magent_backup; do wait_port "${port[$name]}"; done
+for name in nutcracker magent magent_backup; do wait_port "${port[$name]}" 100 0.05; done
 
 targets=(direct nutcracker magent magent_backup)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

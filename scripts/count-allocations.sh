@@ -31,18 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for_port() {
-    for _ in $(seq 1 300); do
-        if (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
-}
+source scripts/lib/ports.sh
 
 servers=()
 for _ in 1 2; do
@@ -50,7 +39,7 @@ for _ in 1 2; do
     memcached -u nobody -l 127.0.0.1 -p "$port" -U 0 -t 1 &
     pids+=($!)
     servers+=("-s" "127.0.0.1:$port")
-    wait_for_port "$port"
+    wait_port "$port"
 done
 
 # One proxy run under dhat: prints "<blocks allocated> <requests sent at the measured rate>".
@@ -64,7 +53,7 @@ measure() {
         > /dev/null 2> "$out.log" &
     local proxy=$!
     pids+=("$proxy")
-    wait_for_port "$port"
+    wait_port "$port" 300
     "$build/magent-loadgen" --port "$port" --connections 4 --duration 1 --rate 200 "$@" > /dev/null
     local result
     result=$("$build/magent-loadgen" --port "$port" --connections 4 --duration "$seconds" --rate "$rate" --skip-preload "$@" | grep '^result')

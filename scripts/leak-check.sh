@@ -15,10 +15,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib/ports.sh
 user=(); [ "$(id -u)" = 0 ] && user=(-u root)
 start_memcached() { memcached -l 127.0.0.1 -p "$1" -U 0 -m 64 "${user[@]}" > /dev/null 2>&1 & echo $!; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 p1=$(free_port); p2=$(free_port); b1=$(free_port); proxy=$(free_port)
 m1=$(start_memcached "$p1"); m2=$(start_memcached "$p2"); mb=$(start_memcached "$b1")
