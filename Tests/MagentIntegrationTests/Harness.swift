@@ -148,7 +148,7 @@ enum Environment {
 
 enum Ports {
     /// Ports already handed out in this test run, never handed out twice.
-    private static let used = Mutex<Set<UInt16>>([])
+    private static let used = ThreadLock<Set<UInt16>>([])
 
     /// A free port below 1024 (only root can bind it), or nil.
     static func freePrivileged() -> UInt16? {
@@ -197,7 +197,7 @@ final class ChildProcess: @unchecked Sendable {
     let arguments: [String]
     let stdoutPath: String
     let stderrPath: String
-    private let lock = Mutex<Int32?>(nil)  // the wait status once reaped
+    private let lock = ThreadLock<Int32?>(nil)  // the wait status once reaped
 
     init(executable: String, arguments: [String], directory: String) throws {
         _ = Environment.sigpipeIgnored
@@ -1069,9 +1069,9 @@ final class MockBackend: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let running = Atomic<Int>(0)
     /// Every request line received (without "\r\n"), in order of arrival.
-    private let lines = Mutex<[String]>([])
+    private let lines = ThreadLock<[String]>([])
     /// Raw bytes received on all connections.
-    private let received = Mutex<[UInt8]>([])
+    private let received = ThreadLock<[UInt8]>([])
     private let respond: @Sendable (String) -> Action
 
     init(respond: @escaping @Sendable (String) -> Action) throws {

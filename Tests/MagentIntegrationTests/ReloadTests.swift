@@ -4,7 +4,6 @@
 // and keys on servers that stayed are still found.
 import Foundation
 import Glibc
-import Synchronization
 import Testing
 @testable import MagentCore
 
@@ -294,8 +293,8 @@ final class ReloadFixture: @unchecked Sendable {  // lets only; used from a load
 
 /// A load thread's progress, shared with the thread that reloads.
 final class LoadState: Sendable {
-    private let running = Mutex(true)
-    private let completed = Mutex(0)
+    private let running = ThreadLock(true)
+    private let completed = ThreadLock(0)
     var isRunning: Bool { running.withLock { $0 } }
     var rounds: Int { completed.withLock { $0 } }
     func stop() { running.withLock { $0 = false } }

@@ -25,7 +25,7 @@ private struct KeyHistory {
 
 /// Every thread's histories, merged when the threads end.
 private final class HistoryStore: Sendable {
-    let histories = Mutex<[String: KeyHistory]>([:])
+    let histories = ThreadLock<[String: KeyHistory]>([:])
 }
 
 /// A value that names its key and sequence number and has a length derived from
