@@ -59,13 +59,42 @@ final class LoadGenerator {
         if let failure { print("error: \(failure)"); return 1 }
         measure()
         if let failure { print("error: \(failure)"); return 1 }
-        report()
         if options.holdSeconds > 0 {
             print("holding \(connections.count) connections")
             fflush(nil)
             usleep(UInt32(options.holdSeconds * 1_000_000))
         }
+        let idleChecked = checkIdleConnections()
+        if let failure { print("error: \(failure)"); return 1 }
+        report(idleChecked: idleChecked)
         return 0
+    }
+
+    /// The connections that sat idle through the run (and the hold) must
+    /// still be served: one get on each, its reply checked like any other.
+    /// Returns how many were checked.
+    private func checkIdleConnections() -> Int {
+        let idle = connections.dropFirst(active.count)
+        var checked = 0
+        let batch = 500
+        var start = idle.startIndex
+        while start < idle.endIndex && failure == nil {
+            let end = min(start + batch, idle.endIndex)
+            for connection in idle[start..<end] {
+                connection.sendGet(keys: keySpace, first: checked % keySpace.keys.count, count: 1, stride: 1, startedAt: 0)
+                connection.flush()
+                checked += 1
+            }
+            let deadline = Self.nanoseconds() + 5_000_000_000
+            while failure == nil && idle[start..<end].contains(where: { !$0.outstanding.isEmpty }) && Self.nanoseconds() < deadline {
+                event_base_loop(base, EVLOOP_ONCE)
+            }
+            if failure == nil && idle[start..<end].contains(where: { !$0.outstanding.isEmpty }) {
+                failure = "an idle connection got no reply within 5 s"
+            }
+            start = end
+        }
+        return checked
     }
 
     private struct ConnectError: Error, CustomStringConvertible { let description: String }
@@ -211,7 +240,7 @@ final class LoadGenerator {
         connection.flush()
     }
 
-    private func report() {
+    private func report(idleChecked: Int) {
         let seconds = Double(Self.nanoseconds() - startedAt) / 1e9
         latencies.sort()
         func percentile(_ fraction: Double) -> UInt32 {
@@ -219,7 +248,7 @@ final class LoadGenerator {
         }
         let line = "result requests=\(completedRequests) keys=\(completedKeys) seconds=\(String(format3(seconds)))"
             + " requests_per_sec=\(Int(Double(completedRequests) / seconds)) keys_per_sec=\(Int(Double(completedKeys) / seconds))"
-            + " p50_us=\(percentile(0.5)) p99_us=\(percentile(0.99)) p999_us=\(percentile(0.999)) errors=0"
+            + " p50_us=\(percentile(0.5)) p99_us=\(percentile(0.99)) p999_us=\(percentile(0.999)) idle_checked=\(idleChecked) errors=0"
         print(line)
     }
 
