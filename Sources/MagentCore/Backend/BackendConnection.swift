@@ -9,7 +9,9 @@ final class BackendConnection {
         case disconnected, connecting, connected, closed
     }
 
-    unowned let worker: Worker
+    /// The worker owns this object and lives as long as the process: unowned(unsafe)
+    /// spares the checked retain an unowned reference costs on every access.
+    unowned(unsafe) let worker: Worker
     let server: BackendServer
     let slot: Int
     private(set) var state = State.disconnected
@@ -327,21 +329,21 @@ final class BackendConnection {
                 offset += count
                 if isLast && (head.shape == .meta || head.shape == .metaClient) {
                     // A meta reply ends with its value.
-                    pending.popFirst()
+                    let finished = headReplied()
                     completed = true
                     head.part.receiveEnd(from: head.role)
-                    worker.partPool.release(head.part)
+                    if finished { worker.partPool.release(head.part) }
                 }
             case .statLine(let length):
                 offset += length
             case .end(let length):
-                pending.popFirst()
+                let finished = headReplied()
                 offset += length
                 completed = true
                 head.part.receiveEnd(from: head.role)
-                worker.partPool.release(head.part)
+                if finished { worker.partPool.release(head.part) }
             case .line(let length, let isError):
-                pending.popFirst()
+                let finished = headReplied()
                 offset += length
                 completed = true
                 if head.abandoned {
@@ -349,7 +351,7 @@ final class BackendConnection {
                 } else {
                     head.part.receiveLine(UnsafeRawBufferPointer(rebasing: rest[0..<length]), from: head.role, isError: isError)
                 }
-                worker.partPool.release(head.part)
+                if finished { worker.partPool.release(head.part) }
             case .protocolError:
                 log.info("memcached \(server.address.displayName): reply out of step with requests")
                 fail(.protocolError)
@@ -364,6 +366,17 @@ final class BackendConnection {
             return bytes.count
         }
         return offset
+    }
+
+    /// One reply of the oldest entry is complete: the entry leaves the queue
+    /// once every reply it stands for is in. Returns whether it left.
+    private func headReplied() -> Bool {
+        if pending[0].repliesLeft > 1 {
+            pending[0].repliesLeft -= 1
+            return false
+        }
+        pending.popFirst()
+        return true
     }
 
     // MARK: - Failing and closing

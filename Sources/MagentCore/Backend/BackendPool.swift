@@ -3,7 +3,9 @@
 // its connections close once they owe nothing.
 
 final class BackendPool {
-    unowned let worker: Worker
+    /// The worker owns this object and lives as long as the process: unowned(unsafe)
+    /// spares the checked retain an unowned reference costs on every access.
+    unowned(unsafe) let worker: Worker
     let server: BackendServer
     private var slots: [BackendConnection?]
     /// The server is not in the worker's topology any more.

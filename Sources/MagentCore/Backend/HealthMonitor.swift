@@ -24,6 +24,8 @@ final class HealthMonitor {
         var pid: Int
         var uptimeSeconds: Int
         var observedAt: UInt64
+        /// `STAT version` is 1.6 or later: meta commands are understood.
+        var speaksMeta = false
     }
 
     private let context: ProxyContext
@@ -106,6 +108,7 @@ final class HealthMonitor {
         }
         let previous = identities[server.id]
         identities[server.id] = identity
+        server.health.setAnswersMetaGets(identity.speaksMeta)
         if !server.health.isUp {
             schedules[server.id] = nil
             // It was down: whatever it held may be gone, so it is refilled.
@@ -196,15 +199,25 @@ final class HealthProbe {
     static func identity(fromStats reply: [UInt8]) -> HealthMonitor.Identity? {
         var pid: Int? = nil
         var uptime: Int? = nil
+        var speaksMeta = false
         for line in reply.split(separator: 10) {
             let fields = line.split(separator: 32)
             guard fields.count >= 3, fields[0].elementsEqual("STAT".utf8) else { continue }
-            let value = Int(String(decoding: fields[2].filter { $0 != 13 }, as: UTF8.self))
-            if fields[1].elementsEqual("pid".utf8) { pid = value }
-            if fields[1].elementsEqual("uptime".utf8) { uptime = value }
+            let text = String(decoding: fields[2].filter { $0 != 13 }, as: UTF8.self)
+            if fields[1].elementsEqual("pid".utf8) { pid = Int(text) }
+            if fields[1].elementsEqual("uptime".utf8) { uptime = Int(text) }
+            if fields[1].elementsEqual("version".utf8) { speaksMeta = Self.versionSpeaksMeta(text) }
         }
         guard let pid, let uptime else { return nil }
-        return HealthMonitor.Identity(pid: pid, uptimeSeconds: uptime, observedAt: MonotonicClock.milliseconds())
+        return HealthMonitor.Identity(pid: pid, uptimeSeconds: uptime, observedAt: MonotonicClock.milliseconds(), speaksMeta: speaksMeta)
+    }
+
+    /// 1.6.10 and later: the meta protocol as the proxy uses it (stable since
+    /// 1.6.10, with HD and base64 keys); earlier ones differ or have none.
+    static func versionSpeaksMeta(_ version: String) -> Bool {
+        let numbers = version.split(separator: ".", maxSplits: 3).map { Int($0.prefix { $0.isNumber }) ?? -1 }
+        guard numbers.count >= 3, numbers[0] >= 0 else { return false }
+        return (numbers[0], numbers[1], numbers[2]) >= (1, 6, 10)
     }
 
     private func finish(_ identity: HealthMonitor.Identity?) {

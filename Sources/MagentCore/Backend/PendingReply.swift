@@ -12,4 +12,8 @@ struct PendingReply {
     /// The value this request carried was abandoned mid-way: memcached will
     /// refuse it, and the part hears `.uploadStalled` instead of that refusal.
     var abandoned = false
+    /// Replies this entry stands for: one per `mg` line when a get went to
+    /// the server as meta gets (one entry per share keeps failures to one
+    /// call per part); 1 otherwise.
+    var repliesLeft: Int32 = 1
 }

@@ -6,6 +6,7 @@ public final class ServerHealth: Sendable {
     private let down = Atomic<Bool>(false)
     private let recovering = Atomic<Bool>(false)
     private let consecutiveFailures = Atomic<Int>(0)
+    private let metaGets = Atomic<Bool>(false)
     /// --failure-limit; a reload may change it.
     private let failureLimit: Atomic<Int>
     /// Refill progress while recovering: keys copied so far, keys still to copy.
@@ -24,6 +25,15 @@ public final class ServerHealth: Sendable {
     /// Back after being down or after a restart: in use, but it may have lost
     /// its data, so misses are asked of the other copy and it is being refilled.
     public var isRecovering: Bool { recovering.load(ordering: .relaxed) }
+
+    /// The server's `stats` named a memcached that answers meta commands
+    /// (1.6 or later): plain gets go to it as `mg`, which memcached answers
+    /// in one write per batch instead of one write per get.
+    public var answersMetaGets: Bool { metaGets.load(ordering: .relaxed) }
+
+    func setAnswersMetaGets(_ answers: Bool) {
+        if metaGets.load(ordering: .relaxed) != answers { metaGets.store(answers, ordering: .relaxed) }
+    }
 
     /// "up", "down" or "recovering", for stats and logs.
     public var stateName: String { !isUp ? "down" : isRecovering ? "recovering" : "up" }

@@ -14,7 +14,9 @@ final class ClientConnection {
         var staging: ByteBuffer?
     }
 
-    unowned let worker: Worker
+    /// The worker owns this object and lives as long as the process: unowned(unsafe)
+    /// spares the checked retain an unowned reference costs on every access.
+    unowned(unsafe) let worker: Worker
     let id: Int
     private let fd: Int32
     private var readEvent: OpaquePointer?
@@ -23,8 +25,8 @@ final class ClientConnection {
 
     /// An unfinished request carried over between reads.
     private let input = ByteBuffer()
-    /// Reply bytes ready to be written.
-    let output = ByteBuffer()
+    /// Reply bytes ready to be written (appended through appendToOutput).
+    private let output = ByteBuffer()
     private var parser: RequestParser
     /// Decided by the first byte a client sends, as memcached does: 0x80
     /// starts a binary-protocol request, anything else a text line.
@@ -90,7 +92,10 @@ final class ClientConnection {
                 if received > 0 {
                     let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<received])
                     let consumed = process(bytes)
-                    if consumed < received { input.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...])) }
+                    if consumed < received {
+                        worker.spareBuffers.lend(to: input)
+                        input.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+                    }
                 }
             } else {
                 input.reserveWritable(16 * 1024)
@@ -115,7 +120,7 @@ final class ClientConnection {
             }
             if received < scratch.count { break }
         }
-        if input.isEmpty && input.capacity > 0 { input.releaseStorage() }
+        worker.spareBuffers.reclaim(input)
     }
 
     /// Parses and dispatches every complete request; returns the bytes used.
@@ -327,7 +332,7 @@ final class ClientConnection {
 
     func reply(_ bytes: UnsafeRawBufferPointer) {
         if replies.isEmpty {
-            output.append(bytes)
+            appendToOutput(bytes)
             markOutputPending()
             return
         }
@@ -361,7 +366,7 @@ final class ClientConnection {
         while let head = replies.first {
             if !head.isStreaming {
                 if !head.buffer.isEmpty {
-                    output.append(head.buffer.readableBytes)
+                    appendToOutput(head.buffer.readableBytes)
                     head.buffer.clear()
                     head.emittedToClient = true
                 }
@@ -374,6 +379,12 @@ final class ClientConnection {
             worker.partPool.release(head)
         }
         markOutputPending()
+    }
+
+    /// Reply bytes to be written; the buffer borrows spare memory when it has none.
+    func appendToOutput(_ bytes: UnsafeRawBufferPointer) {
+        worker.spareBuffers.lend(to: output)
+        output.append(bytes)
     }
 
     func markOutputPending() {
@@ -407,8 +418,9 @@ final class ClientConnection {
         }
         applyBackpressure()
         setWriteEvent(false)
-        // Idle clients keep small buffers only (thousands of them may be open).
-        if output.capacity > 4096 { output.releaseStorage() }
+        // Idle clients keep no buffer (thousands of them may be open); the
+        // next reply borrows the memory back.
+        worker.spareBuffers.reclaim(output)
         if closeWhenFlushed && replies.isEmpty { abort() }
     }
 

@@ -53,7 +53,9 @@ final class ReplyPart {
         case unused, pending, replied, failed
     }
 
-    unowned let worker: Worker
+    /// The worker owns this object and lives as long as the process: unowned(unsafe)
+    /// spares the checked retain an unowned reference costs on every access.
+    unowned(unsafe) let worker: Worker
     var kind: Kind = .local
     /// The client waiting for this reply; nil for noreply requests and after
     /// the client went away (late replies are then dropped).
@@ -121,6 +123,12 @@ final class ReplyPart {
     var missFailover = false
     /// Offset in `request` of the first key no VALUE has answered yet.
     var keyCursor = 0
+    /// Retrieval: the keys in `request`, and whether all of them can be
+    /// written as a meta command's key token.
+    var keyCount = 0
+    var metaSafeKeys = true
+    /// Retrieval sent as meta gets (ReplyPart+MetaGets): replies still to come.
+    var metaKeysLeft = 0
     /// Keys the primary lacked, each preceded by a space.
     let missingKeys = ByteBuffer()
     var repairing = false
@@ -187,6 +195,9 @@ final class ReplyPart {
         primarySendPending = false
         missFailover = false
         keyCursor = 0
+        keyCount = 0
+        metaSafeKeys = true
+        metaKeysLeft = 0
         missingKeys.clear()
         repairing = false
         repairOutstanding = 0
@@ -214,7 +225,7 @@ final class ReplyPart {
         }
         guard let client else { return }
         if isStreaming {
-            client.output.append(bytes)
+            client.appendToOutput(bytes)
             emittedToClient = true
             client.markOutputPending()
         } else {
@@ -262,6 +273,10 @@ final class ReplyPart {
             if missFailover { noteAnswered(valueHeader: bytes) }
             itemOpen = true
             itemStart = buffer.readableCount
+            if metaKeysLeft > 0 {
+                emitValueHeader(translating: bytes)
+                return
+            }
         }
         emit(bytes)
         if endsItem { itemOpen = false }
@@ -272,7 +287,9 @@ final class ReplyPart {
         switch kind {
         case .retrieval:
             guard !isComplete else { return }
-            if repairing {
+            if metaKeysLeft > 0 {
+                metaGetAnswered()
+            } else if repairing {
                 repairEntryDone()
             } else if !(missFailover && role == .primary && startRepair()) {
                 complete()
@@ -292,7 +309,14 @@ final class ReplyPart {
     func receiveLine(_ line: UnsafeRawBufferPointer, from role: ServerRole, isError: Bool) {
         switch kind {
         case .retrieval:
-            if repairing {
+            if metaKeysLeft > 0 {
+                // An error for one key reads as a miss; ERROR means the server
+                // does not know mg after all, and gets classic gets from now on.
+                if line.count == 7 && line.starts(with: "ERROR") {
+                    worker.topology.known[role == .primary ? route.primary : route.backup].health.setAnswersMetaGets(false)
+                }
+                if !isComplete { metaGetAnswered() }
+            } else if repairing {
                 repairEntryDone()  // the backup could not answer this key: a miss
             } else {
                 // An error instead of VALUE/END: treat it like a failed server.

@@ -3,7 +3,9 @@
 // proxy answers itself (version, stats, quit).
 
 final class RequestForwarder {
-    unowned let worker: Worker
+    /// The worker owns this object and lives as long as the process: unowned(unsafe)
+    /// spares the checked retain an unowned reference costs on every access.
+    unowned(unsafe) let worker: Worker
     /// Retrieval parts being filled, one per (primary, backup) pair.
     private var groupParts: [ReplyPart?]
     private var groupsUsed: [Int] = []
@@ -18,6 +20,8 @@ final class RequestForwarder {
     let metaLine = ByteBuffer(capacity: 128)
     /// A binary response packet being assembled.
     let packetScratch = ByteBuffer(capacity: 64)
+    /// A VALUE line rebuilt from a meta get's VA line.
+    let headerScratch = ByteBuffer(capacity: 300)
 
     init(worker: Worker) {
         self.worker = worker
@@ -93,6 +97,7 @@ final class RequestForwarder {
             } else {
                 part = worker.partPool.acquire(worker: worker, kind: .retrieval)
                 part.route = route
+                part.command = request.command
                 part.request.append(request.command.verb)
                 if request.command == .gat || request.command == .gats {
                     part.request.append(byte: 32)
@@ -103,6 +108,9 @@ final class RequestForwarder {
             }
             part.request.append(byte: 32)
             part.request.append(key)
+            part.keyCount += 1
+            // Control bytes (--allow-control-keys) cannot be a meta key token.
+            if worker.settings.allowControlKeys && !KeyToken.isTextSafe(key) { part.metaSafeKeys = false }
             keyGroups.append(group)
         }
         // Several servers: their shares are merged back into request order.
@@ -137,7 +145,6 @@ final class RequestForwarder {
             let part = groupParts[group]!
             groupParts[group] = nil
             if worker.isUp(part.route.primary) {
-                part.command = request.command
                 part.clientID = client.id
                 // Keys a recovering primary lacks are asked of the backup.
                 part.missFailover = (request.command == .get || request.command == .gets) && part.route.hasBackup
@@ -161,6 +168,15 @@ final class RequestForwarder {
         }
         if role == .backup { worker.counters.add(.backupReads) }
         let connection = worker.pools[server].connection(forClient: client.id)
+        if part.canSendAsMetaGets(to: topology.known[server]) {
+            metaLine.clear()
+            part.appendMetaGets(to: metaLine)
+            var entry = PendingReply(part: part, role: role, shape: .meta, deadline: worker.replyDeadline())
+            entry.repliesLeft = Int32(part.keyCount)
+            connection.submit(metaLine.readableBytes, appendLineEnd: false, entry: entry)
+            return
+        }
+        part.metaKeysLeft = 0
         connection.submit(part.request.readableBytes, appendLineEnd: false,
                           entry: PendingReply(part: part, role: role, shape: .retrieval, deadline: worker.replyDeadline()))
     }

@@ -76,6 +76,26 @@ public final class ByteBuffer {
         writeIndex = 0
     }
 
+    /// Hands the (empty) storage over to a `SpareBufferStorage`; the buffer keeps none.
+    func surrenderStorage() -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
+        guard isEmpty, let storage else { return nil }
+        let region = (pointer: storage, capacity: capacity)
+        self.storage = nil
+        capacity = 0
+        readIndex = 0
+        writeIndex = 0
+        return region
+    }
+
+    /// Takes over a region given up by `surrenderStorage` (only when it has none).
+    func adoptStorage(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
+        precondition(storage == nil)
+        storage = pointer
+        self.capacity = capacity
+        readIndex = 0
+        writeIndex = 0
+    }
+
     public func append(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         reserveWritable(bytes.count)

@@ -18,6 +18,8 @@ final class Worker: @unchecked Sendable {
     private(set) var topology: ServerTopology
     private(set) var settings: Configuration
     let partPool = ReplyPartPool()
+    /// Client input and output memory between uses.
+    let spareBuffers = SpareBufferStorage()
     private(set) var forwarder: RequestForwarder!
     /// This worker's idle-connection counters, by server id.
     let idleCounters: [Counter]
