@@ -90,8 +90,10 @@ for name in nutcracker magent; do
     for _ in $(seq 1 300); do grep -q holding "$work/hold.log" 2>/dev/null && break; sleep 0.1; done
     during=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$name]}/status")
     wait $holder || { echo "FAILED: idle connections to $name: $(cat "$work/hold.log")" >&2; exit 1; }
-    memory_lines+=$(printf 'memory %-12s %8d KiB resident idle, %8d KiB with 10000 idle clients (%.2f KiB each)' \
-        "$name" "$before" "$during" "$(awk -v a="$before" -v b="$during" 'BEGIN {print (b - a) / 10000}')")$'\n'
+    # After the hold the load generator asks each idle connection once and checks the reply.
+    alive=$(sed -n 's/.* idle_checked=\([0-9]*\).*/\1/p' "$work/hold.log")
+    memory_lines+=$(printf 'memory %-12s %8d KiB resident idle, %8d KiB with 10000 idle clients (%.2f KiB each), %s idle answered after %ss' \
+        "$name" "$before" "$during" "$(awk -v a="$before" -v b="$during" 'BEGIN {print (b - a) / 10000}')" "${alive:-0}" 3)$'\n'
 done
 
 

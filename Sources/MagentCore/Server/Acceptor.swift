@@ -58,11 +58,12 @@ final class Acceptor {
             }
             _ = magent_set_nonblocking(fd)
             guard context.stats.clientConnections.increment(upTo: context.configuration.maxConnections) else {
+                // Counted before the client hears it: a stats read after the refusal sees it.
                 context.stats.acceptorCounters.add(.rejectedConnections)
+                context.stats.limits.connectionsRefused.add(1)
                 let refusal: StaticString = "SERVER_ERROR OUT OF CONNECTION\r\n"
                 _ = send(fd, refusal.utf8Start, refusal.utf8CodeUnitCount, Int32(MSG_NOSIGNAL))
                 close(fd)
-                context.stats.limits.connectionsRefused.add(1)
                 context.logger.info("refused a client: \(context.configuration.maxConnections) connections open (-n)")
                 continue
             }
