@@ -143,6 +143,25 @@ import Testing
         #expect(continuum.serverIndex(forHash: 0x86DE_C4E2) == 1)
     }
 
+    /// The bucketed lookup agrees with a binary search over the whole ring: at
+    /// every point, one either side of it, bucket edges and random hashes.
+    @Test(arguments: [1, 2, 3, 10, 101])
+    func bucketedLookupMatchesBinarySearch(servers: Int) {
+        let continuum = KetamaContinuum(serverNames: localServerNames(count: servers))
+        var hashes: [UInt32] = [0, 1, UInt32.max, UInt32.max - 1]
+        for point in continuum.points { hashes += [point, point &- 1, point &+ 1] }
+        for bucket in 0..<(1 << KetamaContinuum.bucketBits) {
+            let edge = UInt32(bucket) << KetamaContinuum.bucketShift
+            hashes += [edge, edge &- 1]
+        }
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 { hashes.append(UInt32.random(in: 0...UInt32.max, using: &random)) }
+        let mismatches = hashes.filter {
+            continuum.firstPointIndex(atOrAbove: $0) != continuum.firstPointIndexBySearch(atOrAbove: $0)
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    }
+
     // MARK: - Vectors recorded from magent 0.6
 
     private struct RecordedPlacement {

@@ -85,10 +85,12 @@ final class RequestForwarder {
     /// answered with its VALUE blocks, and one END after all of them.
     private func forwardRetrieval(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
         fitGroups()
+        let topology = self.topology  // one reference for the whole request, not one per key
         var keys = KeyIterator(keys: request.keys)
+        var keyCount = 0
         while let range = keys.next(in: line) {
             let key = UnsafeRawBufferPointer(rebasing: line[range.start..<range.end])
-            worker.counters.add(.getKeys)
+            keyCount += 1
             let route = topology.route(for: key)
             let group = route.group
             let part: ReplyPart
@@ -113,6 +115,7 @@ final class RequestForwarder {
             if worker.settings.allowControlKeys && !KeyToken.isTextSafe(key) { part.metaSafeKeys = false }
             keyGroups.append(group)
         }
+        worker.counters.add(.getKeys, keyCount)
         // Several servers: their shares are merged back into request order.
         var merge: ReplyPart? = nil
         if groupsUsed.count > 1 {

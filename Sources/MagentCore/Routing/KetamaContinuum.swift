@@ -13,6 +13,13 @@ public struct KetamaContinuum: Sendable {
     let owners: [Int]
     /// The number of servers on the ring.
     public let serverCount: Int
+    /// `bucketStarts[b]` is the index of the first point >= `b << bucketShift`
+    /// (`points.count` when there is none); one more entry closes the last
+    /// bucket. A lookup scans only its hash's bucket (about one point) instead
+    /// of a dozen unpredictable binary-search steps.
+    let bucketStarts: [Int32]
+    static let bucketBits: UInt32 = 12
+    static var bucketShift: UInt32 { 32 - bucketBits }
 
     /// Builds the ring. `serverNames` has one entry per server, in index order, each
     /// `"<host as typed>-<port number>"`, e.g. `"127.0.0.1-21201"`. Must not be empty.
@@ -36,6 +43,16 @@ public struct KetamaContinuum: Sendable {
         ring.sort { $0.point != $1.point ? $0.point < $1.point : $0.owner < $1.owner }
         points = ring.map(\.point)
         owners = ring.map(\.owner)
+        var starts: [Int32] = []
+        starts.reserveCapacity((1 << Self.bucketBits) + 1)
+        var index = 0
+        for bucket in 0..<(1 << Int(Self.bucketBits)) {
+            let low = UInt32(bucket) << Self.bucketShift
+            while index < points.count && points[index] < low { index += 1 }
+            starts.append(Int32(index))
+        }
+        starts.append(Int32(points.count))
+        bucketStarts = starts
     }
 
     /// How many MD5 digests (of four points each) every server contributes.
@@ -56,8 +73,28 @@ public struct KetamaContinuum: Sendable {
         owners[firstPointIndex(atOrAbove: hash)]
     }
 
-    /// Binary search for the first point >= `hash`; 0 when there is none (the wrap).
+    /// The first point >= `hash`; 0 when there is none (the wrap). Every point
+    /// before the hash's bucket is below it and the next bucket's first point
+    /// is above it, so the answer lies in the bucket or is the next bucket's start.
     func firstPointIndex(atOrAbove hash: UInt32) -> Int {
+        let bucket = Int(hash >> Self.bucketShift)
+        return points.withUnsafeBufferPointer { sorted in
+            bucketStarts.withUnsafeBufferPointer { starts in
+                // A binary search within the bucket: about one point with a
+                // few servers, still short with hundreds.
+                var low = Int(starts[bucket])
+                var high = Int(starts[bucket + 1])
+                while low < high {
+                    let middle = low + (high - low) / 2
+                    if sorted[middle] < hash { low = middle + 1 } else { high = middle }
+                }
+                return low == sorted.count ? 0 : low
+            }
+        }
+    }
+
+    /// The same answer by binary search over all points (kept to check the buckets against).
+    func firstPointIndexBySearch(atOrAbove hash: UInt32) -> Int {
         points.withUnsafeBufferPointer { sorted in
             var low = 0
             var high = sorted.count
