@@ -71,7 +71,7 @@ for scenario in get set multi-get; do
     case $scenario in
         get) options=(--get-ratio 1) ;;
         set) options=(--get-ratio 0) ;;
-        multi-get) options=(--get-ratio 1 --keys-per-get 10-10) ;;
+        multi-get) options=(--get-ratio 1 --keys-per-get 10-100) ;;
     esac
     read -r blocks_low requests_low <<< "$(measure "$low" "${options[@]}")"
     read -r blocks_high requests_high <<< "$(measure "$high" "${options[@]}")"
