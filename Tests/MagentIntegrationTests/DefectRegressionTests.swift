@@ -330,6 +330,9 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
         for variant in variants {
             let magent = try Magent(["-s", memcached.address, "-t", "1"] + variant)
             defer { magent.stop() }
+            // The port opens before the switch (binding may need root): give a slow
+            // (sanitized, loaded) start a moment to get past it.
+            waitUntil(timeout: 5, interval: 0.05) { ProcessTable.statusField(magent.pid, "Uid")?.first == uid }
             let uids = ProcessTable.statusField(magent.pid, "Uid")
             let gids = ProcessTable.statusField(magent.pid, "Gid")
             let groups = ProcessTable.statusField(magent.pid, "Groups") ?? []
@@ -491,7 +494,10 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
     @Test func defect20_multiGetAcrossServersWithTwoThreads() throws {
         let cluster = try Cluster(primaries: 3, backups: 1, arguments: ["-t", "2"])
         defer { cluster.stop() }
-        #expect(Int(ProcessTable.statusField(cluster.magent.pid, "Threads")?.first ?? "") ?? 0 >= 3)
+        // The listener opens before the worker threads are all up: wait for them (bounded).
+        func threads() -> Int { Int(ProcessTable.statusField(cluster.magent.pid, "Threads")?.first ?? "") ?? 0 }
+        waitUntil(timeout: 5, interval: 0.05) { threads() >= 3 }
+        #expect(threads() >= 3)
         let keys = (0..<60).map { "mt\($0)" }
         let setup = try cluster.client()
         setup.expect(keys.map { Text.set($0, "value-\($0)") }.joined(), String(repeating: "STORED\r\n", count: keys.count))
