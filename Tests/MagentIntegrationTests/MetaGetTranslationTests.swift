@@ -40,19 +40,21 @@ import Testing
         }
     }
 
-    /// Waits for the proxy's first identity probe, which tells it the version.
-    private func waitForProbe(_ mock: MockBackend) {
+    /// A proxy in front of `mock`, started once its first identity probe
+    /// (which tells it the version) has been sent.
+    private func proxy(for mock: MockBackend) throws -> Magent {
+        let magent = try Magent(["-s", mock.address, "-t", "1"])
         let probed = waitUntil(timeout: 5) { mock.requestLines.contains("stats") }
         #expect(probed, "the proxy never probed the server")
         sleep(seconds: 0.2)
+        return magent
     }
 
     @Test func singleKeyGetsBecomeMetaGetsOnMemcached16() throws {
         let server = try mock(version: "1.6.18", values: ["k": ("hi", 3, 77), "empty": ("", 0, 5), "a": ("A", 1, 8)])
         defer { server.stop() }
-        let magent = try Magent(["-s", server.address, "-t", "1"])
+        let magent = try proxy(for: server)
         defer { magent.stop() }
-        waitForProbe(server)
         let client = try magent.client()
         client.expect("get k\r\n", "VALUE k 3 2\r\nhi\r\nEND\r\n")
         client.expect("gets k\r\n", "VALUE k 3 2 77\r\nhi\r\nEND\r\n")
@@ -74,9 +76,8 @@ import Testing
     func olderMemcachedGetsClassicGets(version: String) throws {
         let server = try mock(version: version, values: ["k": ("hi", 3, 77)])
         defer { server.stop() }
-        let magent = try Magent(["-s", server.address, "-t", "1"])
+        let magent = try proxy(for: server)
         defer { magent.stop() }
-        waitForProbe(server)
         let client = try magent.client()
         client.expect("get k\r\n", "VALUE k 3 2\r\nhi\r\nEND\r\n")
         client.expect("gets k\r\n", "VALUE k 3 2 77\r\nhi\r\nEND\r\n")
@@ -88,9 +89,8 @@ import Testing
     @Test func aServerRefusingMetaGetsIsAskedClassicallyFromThenOn() throws {
         let server = try mock(version: "1.6.18", answersMeta: false, values: ["k": ("hi", 3, 77)])
         defer { server.stop() }
-        let magent = try Magent(["-s", server.address, "-t", "1"])
+        let magent = try proxy(for: server)
         defer { magent.stop() }
-        waitForProbe(server)
         let client = try magent.client()
         // The refused mg reads as a miss, never as an error or a hang...
         client.expect("get k\r\n", "END\r\n")

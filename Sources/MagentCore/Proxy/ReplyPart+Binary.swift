@@ -111,19 +111,10 @@ extension ReplyPart {
 
     /// The number of a returned flag (` c123`, ` f7`) of a meta status line; 0 when absent.
     static func numberToken(_ flag: Unicode.Scalar, in line: UnsafeRawBufferPointer) -> UInt64 {
-        var index = 0
-        while index + 1 < line.count {
-            if line[index] == 32 && line[index + 1] == UInt8(ascii: flag) {
-                var value: UInt64 = 0
-                var position = index + 2
-                while position < line.count, line[position] >= 48, line[position] <= 57 {
-                    value = value &* 10 &+ UInt64(line[position] - 48)
-                    position += 1
-                }
-                return value
-            }
-            index += 1
+        var value: UInt64 = 0
+        for position in token(after: UInt8(ascii: flag), in: line) {
+            value = value &* 10 &+ UInt64(line[position] - 48)
         }
-        return 0
+        return value
     }
 }

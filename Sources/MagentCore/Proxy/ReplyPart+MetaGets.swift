@@ -75,7 +75,7 @@ extension ReplyPart {
         return 3..<end
     }
 
-    /// The digits of a returned flag (` f7`, ` c42`) of a meta header; empty when absent.
+    /// The digits of a returned flag (` f7`, ` c42`) of a meta reply line; empty when absent.
     static func token(after flag: UInt8, in header: UnsafeRawBufferPointer) -> Range<Int> {
         var index = 0
         while index + 1 < header.count {

@@ -20,13 +20,8 @@ extension ReplyPart {
     private func collectMisses(until answered: UnsafeRawBufferPointer?) {
         let line = request.readableBytes
         var position = keyCursor
-        while position < line.count {
-            while position < line.count && line[position] == 32 { position += 1 }
-            var end = position
-            while end < line.count && line[end] != 32 && line[end] != 13 && line[end] != 10 { end += 1 }
-            guard end > position else { break }
-            let key = UnsafeRawBufferPointer(rebasing: line[position..<end])
-            position = end
+        while let range = Self.nextKey(in: line, from: &position) {
+            let key = UnsafeRawBufferPointer(rebasing: line[range])
             if let answered, key.elementsEqual(answered) {
                 keyCursor = position
                 return
