@@ -616,10 +616,10 @@ let badRequests: [RequestRow] = [
         #expect(request.keys == ByteRange(start: 4, count: 3))
     }
 
-    @Test("KeyIterator walks the keys of a retrieval line")
+    @Test("LineTokens walks the keys of a retrieval line")
     func keyIterator() {
         let line = Array("get  a bb   ccc  ".utf8)
-        var iterator = KeyIterator(keys: ByteRange(start: 5, count: line.count - 5))
+        var iterator = LineTokens(range: ByteRange(start: 5, count: line.count - 5))
         var keys: [String] = []
         line.withUnsafeBytes { raw in
             while let key = iterator.next(in: raw) {

@@ -122,7 +122,6 @@ final class BackendConnection {
     private func enqueue(_ entry: PendingReply) {
         worker.counters.add(server: server.id, .requests)
         pending.append(entry)
-        entry.part.holds += 1
         if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.settings.requestTimeoutMilliseconds)) }
         updateIdleCount()
         markDirty()
@@ -311,8 +310,9 @@ final class BackendConnection {
         if input.isEmpty && input.capacity > 64 * 1024 { input.releaseStorage() }
     }
 
-    /// Hands complete reply pieces to their parts; returns the bytes consumed.
+    /// Hands complete reply pieces to the jobs they answer; returns the bytes consumed.
     private func process(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let executor: JobExecutor = worker.executor
         var offset = 0
         var completed = false
         while let head = pending.first, state != .closed {
@@ -322,36 +322,33 @@ final class BackendConnection {
                 if completed { server.health.recordSuccess() }
                 return offset
             case .itemHeader(let length):
-                head.part.receiveItemBytes(UnsafeRawBufferPointer(rebasing: rest[0..<length]), startsItem: true, endsItem: false)
+                executor.itemStarted(head, rest[ByteRange(start: 0, count: length)])
                 offset += length
             case .itemData(let count, let isLast):
-                head.part.receiveItemBytes(UnsafeRawBufferPointer(rebasing: rest[0..<count]), startsItem: false, endsItem: isLast)
+                executor.itemBytes(head, rest[ByteRange(start: 0, count: count)], endsItem: isLast)
                 offset += count
                 if isLast && (head.shape == .meta || head.shape == .metaClient) {
                     // A meta reply ends with its value.
-                    let finished = headReplied()
+                    headReplied()
                     completed = true
-                    head.part.receiveEnd(from: head.role)
-                    if finished { worker.partPool.release(head.part) }
+                    executor.ended(head)
                 }
             case .statLine(let length):
                 offset += length
             case .end(let length):
-                let finished = headReplied()
+                headReplied()
                 offset += length
                 completed = true
-                head.part.receiveEnd(from: head.role)
-                if finished { worker.partPool.release(head.part) }
-            case .line(let length, let isError):
-                let finished = headReplied()
+                executor.ended(head)
+            case .line(let length, _):
+                headReplied()
                 offset += length
                 completed = true
                 if head.abandoned {
-                    head.part.sourceFailed(role: head.role, reason: .uploadStalled)
+                    executor.failed(head, .uploadStalled)
                 } else {
-                    head.part.receiveLine(UnsafeRawBufferPointer(rebasing: rest[0..<length]), from: head.role, isError: isError)
+                    executor.line(head, rest[ByteRange(start: 0, count: length)])
                 }
-                if finished { worker.partPool.release(head.part) }
             case .protocolError:
                 log.info("memcached \(server.address.displayName): reply out of step with requests")
                 fail(.protocolError)
@@ -369,14 +366,13 @@ final class BackendConnection {
     }
 
     /// One reply of the oldest entry is complete: the entry leaves the queue
-    /// once every reply it stands for is in. Returns whether it left.
-    private func headReplied() -> Bool {
+    /// once every reply it stands for is in.
+    private func headReplied() {
         if pending[0].repliesLeft > 1 {
             pending[0].repliesLeft -= 1
-            return false
+        } else {
+            pending.popFirst()
         }
-        pending.popFirst()
-        return true
     }
 
     // MARK: - Failing and closing
@@ -392,7 +388,7 @@ final class BackendConnection {
 
     func runScheduledFailure() { fail(scheduledFailure) }
 
-    /// Closes the connection and fails every reply still owed, so each part
+    /// Closes the connection and fails every reply still owed, so each job
     /// can fall back to the backup or answer an error.
     func fail(_ reason: BackendFailure) {
         guard state != .closed else { return }
@@ -409,8 +405,7 @@ final class BackendConnection {
         }
         while let entry = pending.popFirst() {
             worker.counters.add(server: server.id, .failedRequests)
-            entry.part.sourceFailed(role: entry.role, reason: reason)
-            worker.partPool.release(entry.part)
+            worker.executor.failed(entry, reason)
         }
     }
 

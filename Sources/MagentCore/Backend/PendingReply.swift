@@ -1,19 +1,19 @@
 // What a backend connection still owes: one entry per request sent, in order.
 
 struct PendingReply {
-    /// Who gets the reply.
-    var part: ReplyPart
-    /// Whether this server is the part's primary or its backup.
+    /// The job the reply is for (`.detached`: nobody waits for it).
+    var job: JobHandle
+    /// Whether this server is the job's primary or its backup.
     var role: ServerRole
     var shape: ReplyShape
     /// Monotonic milliseconds after which the reply is late; `.max` while the
     /// request's data block is still arriving from the client.
     var deadline: UInt64
     /// The value this request carried was abandoned mid-way: memcached will
-    /// refuse it, and the part hears `.uploadStalled` instead of that refusal.
+    /// refuse it, and the job hears `.uploadStalled` instead of that refusal.
     var abandoned = false
     /// Replies this entry stands for: one per `mg` line when a get went to
     /// the server as meta gets (one entry per share keeps failures to one
-    /// call per part); 1 otherwise.
+    /// event per job); 1 otherwise.
     var repliesLeft: Int32 = 1
 }

@@ -116,7 +116,7 @@ final class ServerRefiller: @unchecked Sendable {
             // A newer write may have reached the server since the list was taken.
             guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
             let line = ByteBuffer()
-            key.withUnsafeBytes { ReplyPart.writeDeleteLine(key: $0, into: line) }
+            key.withUnsafeBytes { StorageLine.writeDelete(key: $0, into: line) }
             try connection.send(Array(line.readableBytes))
             let reply = try connection.readLine()
             guard reply.elementsEqual("DELETED".utf8) || reply.elementsEqual("NOT_FOUND".utf8)

@@ -83,7 +83,7 @@ public struct BackendReplyParser: Sendable {
         case .meta, .metaClient:
             if isError { return .line(length: length, isError: true) }
             if content.starts(with: "VA ") {
-                guard let bytes = Self.field(1, of: content) else { return .protocolError }
+                guard let bytes = LineTokens.length(1, of: content) else { return .protocolError }
                 dataRemaining = bytes + 2
                 return .itemHeader(length: length)
             }
@@ -114,30 +114,7 @@ public struct BackendReplyParser: Sendable {
     }
 
     /// The <bytes> field of "VALUE <key> <flags> <bytes> [<cas>]".
-    private static func valueLength(_ line: UnsafeRawBufferPointer) -> Int? { field(3, of: line) }
-
-    /// Token `wanted` (0-based, separated by runs of spaces) of a line, as a
-    /// decimal number of at most 10 digits; nil if it is missing or not a number.
-    /// Runs for every VALUE block, so it skips tokens in tight loops.
-    static func field(_ wanted: Int, of line: UnsafeRawBufferPointer) -> Int? {
-        guard let base = line.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
-        let count = line.count
-        var index = 0
-        for _ in 0..<wanted {
-            while index < count && base[index] != 32 { index += 1 }
-            while index < count && base[index] == 32 { index += 1 }
-        }
-        var value = 0
-        var digits = 0
-        while index < count && base[index] != 32 {
-            let digit = Int(base[index]) &- 48
-            guard digit >= 0 && digit < 10, digits < 10 else { return nil }
-            value = value &* 10 &+ digit
-            digits += 1
-            index += 1
-        }
-        return digits > 0 ? value : nil
-    }
+    private static func valueLength(_ line: UnsafeRawBufferPointer) -> Int? { LineTokens.length(3, of: line) }
 }
 
 extension UnsafeRawBufferPointer {

@@ -113,13 +113,10 @@ public struct RequestParser: Sendable {
         withUnsafeTemporaryAllocation(of: ByteRange.self, capacity: Self.maxTokens) { tokens in
             var count = 0
             var overflow = false
-            var index = 0
-            while index < contentEnd {
-                if input[index] == 32 { index += 1; continue }
-                let start = index
-                while index < contentEnd && input[index] != 32 { index += 1 }
+            var scanner = LineTokens(range: ByteRange(start: 0, count: contentEnd))
+            while let token = scanner.next(in: input) {
                 if count < Self.maxTokens {
-                    tokens[count] = ByteRange(start: start, count: index - start)
+                    tokens[count] = token
                     count += 1
                 } else {
                     overflow = true
@@ -266,12 +263,10 @@ public struct RequestParser: Sendable {
             firstFlag = 2
         }
         // Every flag, including those past the first few tokens.
-        var index = count > firstFlag ? tokens[firstFlag].start : contentEnd
-        while index < contentEnd {
-            if text.input[index] == 32 { index += 1; continue }
-            let start = index
-            while index < contentEnd && text.input[index] != 32 { index += 1 }
-            request.meta.note(UnsafeRawBufferPointer(rebasing: text.input[start..<index]))
+        let flagsStart = count > firstFlag ? tokens[firstFlag].start : contentEnd
+        var flags = LineTokens(range: ByteRange(start: flagsStart, count: contentEnd - flagsStart))
+        while let flag = flags.next(in: text.input) {
+            request.meta.note(text.input[flag])
         }
         let key = tokens[1]
         request.key = key
@@ -301,30 +296,11 @@ public struct RequestParser: Sendable {
         let keysStart = tokens[firstKeyToken].start
         request.key = tokens[firstKeyToken]
         request.keys = ByteRange(start: keysStart, count: contentEnd - keysStart)
-        var iterator = KeyIterator(keys: request.keys)
-        while let key = iterator.next(in: text.input) {
+        var keys = LineTokens(range: request.keys)
+        while let key = keys.next(in: text.input) {
             guard text.isValidKey(key) else { return .invalid(.badCommandLine, consumed: request.lineLength) }
         }
         return .request(request)
-    }
-}
-
-/// Walks the space-separated keys of a retrieval line.
-public struct KeyIterator {
-    private var position: Int
-    private let end: Int
-
-    public init(keys: ByteRange) {
-        position = keys.start
-        end = keys.end
-    }
-
-    public mutating func next(in input: UnsafeRawBufferPointer) -> ByteRange? {
-        while position < end && input[position] == 32 { position += 1 }
-        guard position < end else { return nil }
-        let start = position
-        while position < end && input[position] != 32 { position += 1 }
-        return ByteRange(start: start, count: position - start)
     }
 }
 

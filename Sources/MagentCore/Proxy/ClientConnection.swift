@@ -33,11 +33,12 @@ final class ClientConnection {
     private enum WireProtocol { case undecided, text, binary }
     private var wireProtocol = WireProtocol.undecided
     private var binaryParser = BinaryRequestParser()
-    /// Replies still owed, oldest first.
-    private var replies = RingBuffer<ReplyPart>(initialCapacity: 8)
+    /// Reply slots still owed, oldest first.
+    private var replies = RingBuffer<SlotHandle>(initialCapacity: 8)
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
-    /// add/replace/cas: the part that keeps a copy of the value for the backup.
-    private var streamCapture: ReplyPart?
+    /// The job that keeps a copy of the value being streamed (for the backup,
+    /// or for a write sent after its key is restored).
+    private var streamCapture: JobHandle?
 
     var isDirty = false
     private(set) var isClosed = false
@@ -264,26 +265,19 @@ final class ClientConnection {
             staging.append(line)
             staging.append("\r\n")
             target.staging = staging
-            entry.part.holds += 1  // held by the staging until submitted
         }
         if streamTargets.0 == nil { streamTargets.0 = target } else { streamTargets.1 = target }
     }
 
-    /// Keeps a copy of the coming data block in `part.replica`.
-    func captureValue(into part: ReplyPart) {
-        part.holds += 1
-        part.capturing = true
-        streamCapture = part
+    /// The job `handle` keeps a copy of the coming data block.
+    func captureValue(for handle: JobHandle) {
+        streamCapture = handle
     }
 
     private func streamData(_ bytes: UnsafeRawBufferPointer, isLast: Bool) {
         if let capture = streamCapture {
-            capture.replica.append(bytes)
-            if isLast {
-                streamCapture = nil
-                capture.captureFinished()
-                worker.partPool.release(capture)
-            }
+            if isLast { streamCapture = nil }
+            worker.executor.captured(capture, bytes, isLast: isLast)
         }
         for index in 0..<2 {
             guard let target = index == 0 ? streamTargets.0 : streamTargets.1 else { continue }
@@ -295,7 +289,6 @@ final class ClientConnection {
                     var entry = target.entry
                     entry.deadline = worker.replyDeadline()  // whole now: its reply is due
                     connection.submit(staging.readableBytes, appendLineEnd: false, entry: entry)
-                    worker.partPool.release(target.entry.part)
                 }
             } else {
                 target.connection.appendStream(bytes)
@@ -318,10 +311,8 @@ final class ClientConnection {
     // MARK: - Replies in order
 
     /// Adds a reply slot; at the head of the order it streams straight out.
-    func enqueue(_ part: ReplyPart) {
-        part.client = self
-        part.holds += 1
-        replies.append(part)
+    func enqueue(_ handle: SlotHandle) {
+        replies.append(handle)
         if replies.count == 1 { advance() }
     }
 
@@ -336,10 +327,11 @@ final class ClientConnection {
             markOutputPending()
             return
         }
-        let part = worker.partPool.acquire(worker: worker, kind: .local)
-        part.buffer.append(bytes)
-        part.isComplete = true
-        enqueue(part)
+        let (handle, slot) = worker.executor.slots.acquire()
+        slot.client = self
+        slot.buffer.append(bytes)
+        slot.markComplete()
+        enqueue(handle)
     }
 
     /// quit, or a request after which the stream cannot be trusted: no more
@@ -351,32 +343,31 @@ final class ClientConnection {
             markOutputPending()
             return
         }
-        let part = worker.partPool.acquire(worker: worker, kind: .close)
-        part.isComplete = true
-        enqueue(part)
+        let (handle, slot) = worker.executor.slots.acquire()
+        slot.client = self
+        slot.closesConnection = true
+        slot.markComplete()
+        enqueue(handle)
     }
 
-    func partCompleted(_ part: ReplyPart) {
-        if replies.first === part { advance() }
+    func slotCompleted(_ handle: SlotHandle) {
+        if replies.first == handle { advance() }
     }
 
     /// Sends every finished reply at the head of the order and lets the next
     /// unfinished one stream.
     private func advance() {
+        let slots = worker.executor.slots
         while let head = replies.first {
-            if !head.isStreaming {
-                if !head.buffer.isEmpty {
-                    appendToOutput(head.buffer.readableBytes)
-                    head.buffer.clear()
-                    head.emittedToClient = true
-                }
-                head.isStreaming = true
+            guard let slot = slots.slot(head) else {
+                replies.popFirst()
+                continue
             }
-            guard head.isComplete else { break }
+            slot.startStreaming(into: self)
+            guard slot.isComplete else { break }
             replies.popFirst()
-            if head.kind == .close { closeWhenFlushed = true }
-            head.client = nil
-            worker.partPool.release(head)
+            if slot.closesConnection { closeWhenFlushed = true }
+            slots.release(slot, index: head.index)
         }
         markOutputPending()
     }
@@ -474,10 +465,15 @@ final class ClientConnection {
         Glibc.close(fd)
         // A value cut short: pad it so the backend refuses it.
         let remaining = parser.dataRemaining
+        // Slots first: what the jobs still answer goes nowhere.
+        let executor: JobExecutor = worker.executor
+        while let handle = replies.popFirst() {
+            executor.slots.release(handle)
+        }
         for index in 0..<2 {
             guard let target = index == 0 ? streamTargets.0 : streamTargets.1 else { continue }
             if target.staging != nil {
-                worker.partPool.release(target.entry.part)
+                executor.failed(target.entry, .uploadStalled)  // never sent
             } else if target.connection.streamOwner === self {
                 target.connection.abandonStream(remaining: remaining)
             }
@@ -485,12 +481,7 @@ final class ClientConnection {
         streamTargets = (nil, nil)
         if let capture = streamCapture {
             streamCapture = nil
-            capture.replica.clear()  // never sent: the value is incomplete
-            worker.partPool.release(capture)
-        }
-        while let part = replies.popFirst() {
-            part.client = nil
-            worker.partPool.release(part)
+            executor.captureAbandoned(capture)  // never sent: the value is incomplete
         }
         input.releaseStorage()
         output.releaseStorage()

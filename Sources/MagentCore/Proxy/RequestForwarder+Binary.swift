@@ -35,7 +35,8 @@ extension RequestForwarder {
         metaLine.clear()
         func send(_ command: Command, inlineValue: UnsafeRawBufferPointer?) {
             if flags.base64 { metaLine.append(" b") }
-            dispatchMeta(command, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: inlineValue, binary: framing, client: client)
+            dispatchMeta(command, flags: flags, key: key, line: metaLine.readableBytes, inlineValue: inlineValue,
+                         framing: .binary(framing), client: client)
         }
         switch opcode {
         case .get, .getq, .getk, .getkq:
@@ -116,15 +117,13 @@ extension RequestForwarder {
                 metaLine.append(byte: 32)
                 metaLine.appendDecimal(Int(BinaryHeader.uint32(extras, at: 0)))
             }
-            metaLine.append("\r\n")
-            broadcast(metaLine, replied: true, binary: framing, client: client)
+            broadcastBinary(metaLine.readableBytes, framing: framing, client: client)
 
         case .verbosity:
             guard shaped(extras: 4, key: false, value: false) else { return }
             metaLine.append("verbosity ")
             metaLine.appendDecimal(Int(BinaryHeader.uint32(extras, at: 0)))
-            metaLine.append("\r\n")
-            broadcast(metaLine, replied: true, binary: framing, client: client)
+            broadcastBinary(metaLine.readableBytes, framing: framing, client: client)
 
         case .noop:
             replyBinary(.success, opcode: header.opcode, opaque: header.opaque, client: client)
@@ -159,6 +158,15 @@ extension RequestForwarder {
         metaLine.append(" C")
         metaLine.appendDecimal(UInt64: cas)
         flags.compareCas = true
+    }
+
+    /// flush and verbosity, as their text lines, to every distinct server.
+    private func broadcastBinary(_ line: UnsafeRawBufferPointer, framing: BinaryFraming, client: ClientConnection) {
+        let (handle, record) = worker.executor.newJob(.broadcast, slot: worker.executor.newSlot(for: client))
+        record.framing = .binary(framing)
+        record.request.append(line)
+        record.request.append("\r\n")
+        startBroadcast(handle, record: record, client: client)
     }
 
     /// A status-only packet made by the proxy, in the client's reply order.

@@ -13,14 +13,15 @@ final class Worker: @unchecked Sendable {
     let base: OpaquePointer
     /// By server id; a pool of a server no longer configured is retired.
     private(set) var pools: [BackendPool] = []
-    /// The generation this worker routes with, and its parts.
+    /// The generation this worker routes with, and its settings.
     private(set) var generation: ProxyGeneration
     private(set) var topology: ServerTopology
     private(set) var settings: Configuration
-    let partPool = ReplyPartPool()
     /// Client input and output memory between uses.
     let spareBuffers = SpareBufferStorage()
     private(set) var forwarder: RequestForwarder!
+    /// Runs the jobs' decisions: the one place requests to memcached leave from.
+    private(set) var executor: JobExecutor!
     /// This worker's idle-connection counters, by server id.
     let idleCounters: [Counter]
     /// This worker's event counters (stats proxy, stats servers, /metrics).
@@ -65,6 +66,7 @@ final class Worker: @unchecked Sendable {
             BackendPool(worker: self, server: $0, size: context.configuration.connectionsPerServer)
         }
         forwarder = RequestForwarder(worker: self)
+        executor = JobExecutor(worker: self)
         if context.configuration.clientTimeoutMilliseconds > 0 {
             partialRequests = PartialRequestWatch(base: base, timeoutMilliseconds: context.configuration.clientTimeoutMilliseconds)
         }

@@ -17,6 +17,7 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
     case valueTooLarge
     case outputOverflowDisconnects
     case stalledValuesDropped
+    case staleReplies
 
     /// The STAT name (and the metric name after `magent_`, with `_total`).
     public var name: String {
@@ -36,6 +37,7 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
         case .valueTooLarge: return "value_too_large"
         case .outputOverflowDisconnects: return "output_overflow_disconnects"
         case .stalledValuesDropped: return "stalled_values_dropped"
+        case .staleReplies: return "stale_replies"
         }
     }
 
@@ -66,6 +68,7 @@ public enum ProxyCounter: Int, CaseIterable, Sendable {
         case .valueTooLarge: return "Binary-protocol packets refused for a body over the size limit."
         case .outputOverflowDisconnects: return "Clients disconnected for leaving too many reply bytes unread."
         case .stalledValuesDropped: return "Values dropped because the client stopped sending in the middle of one."
+        case .staleReplies: return "Backend replies for a request whose job had already finished, dropped (0 unless something is wrong)."
         }
     }
 }

@@ -2,27 +2,29 @@
 // value with its flags (or an 8-byte counter), HD/EN/NF/NS/EX and errors
 // become the status codes memcached's binary protocol uses for them.
 
-extension ReplyPart {
+enum BinaryReplyEncoder {
     /// A status-only response; quiet requests hear only what is not routine.
-    func binaryDeliverStatus(_ status: BinaryStatus, framing: BinaryFraming, cas: UInt64 = 0) {
+    static func status(_ status: BinaryStatus, framing: BinaryFraming, key: UnsafeRawBufferPointer, cas: UInt64 = 0,
+                       packet: ByteBuffer, into slot: ReplySlot) {
         let opcode = framing.opcode
         if opcode.isQuiet && (opcode.isRetrieval ? status == .keyNotFound : status == .success) { return }
-        let packet = worker.forwarder.packetScratch
         packet.clear()
         if status == .success {
             BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: .success, opaque: framing.opaque, cas: cas)
         } else if status == .keyNotFound && opcode.returnsKey {
             // getk and gatk misses carry the key instead of a message, as memcached's do.
             BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: status, opaque: framing.opaque,
-                                        keyLength: key.readableCount, bodyLength: key.readableCount)
-            packet.append(key.readableBytes)
+                                        keyLength: key.count, bodyLength: key.count)
+            packet.append(key)
         } else {
             BinaryResponse.appendStatus(to: packet, opcode: opcode.rawValue, status: status, opaque: framing.opaque)
         }
-        emit(packet.readableBytes)
+        slot.append(packet.readableBytes)
     }
 
-    func binaryDeliverLine(_ line: UnsafeRawBufferPointer, framing: BinaryFraming) {
+    /// A meta status line (HD, EN, NS, ... or an error) as its status packet.
+    static func line(_ line: UnsafeRawBufferPointer, framing: BinaryFraming, key: UnsafeRawBufferPointer,
+                     packet: ByteBuffer, into slot: ReplySlot) {
         let status: BinaryStatus
         if line.starts(with: "HD") {
             status = .success
@@ -49,72 +51,68 @@ extension ReplyPart {
         } else {
             status = .temporaryFailure
         }
+        let cas = status == .success ? flagNumber("c", in: line) : 0
         if status == .success && framing.opcode == .touch {
             // memcached answers a touch with the item's flags and cas.
-            let packet = worker.forwarder.packetScratch
             packet.clear()
             BinaryResponse.appendHeader(to: packet, opcode: framing.opcode.rawValue, status: .success, opaque: framing.opaque,
-                                        cas: Self.numberToken("c", in: line), extrasLength: 4, bodyLength: 4)
-            BinaryResponse.appendUInt32(UInt32(truncatingIfNeeded: Self.numberToken("f", in: line)), to: packet)
-            emit(packet.readableBytes)
+                                        cas: cas, extrasLength: 4, bodyLength: 4)
+            BinaryResponse.appendUInt32(UInt32(truncatingIfNeeded: flagNumber("f", in: line)), to: packet)
+            slot.append(packet.readableBytes)
             return
         }
-        binaryDeliverStatus(status, framing: framing, cas: status == .success ? Self.numberToken("c", in: line) : 0)
+        self.status(status, framing: framing, key: key, cas: cas, packet: packet, into: slot)
     }
 
     /// VA header and value bytes: a get's response streams; a counter's is
-    /// collected and sent as 8 bytes.
-    func binaryDeliverItem(_ bytes: UnsafeRawBufferPointer, startsItem: Bool, endsItem: Bool, framing: BinaryFraming) {
+    /// collected (in the record's `backupReply`) and sent as 8 bytes.
+    static func item(_ bytes: UnsafeRawBufferPointer, startsItem: Bool, endsItem: Bool, framing: BinaryFraming,
+                     record: JobRecord, packet: ByteBuffer, into slot: ReplySlot) {
         let opcode = framing.opcode
         if startsItem {
             let header = MetaValueHeader(bytes)
-            binaryValueRemaining = header.size
-            binaryCas = header.cas
+            record.binaryValueRemaining = header.size
+            record.binaryCas = header.cas
             guard opcode.isRetrieval else {
-                backupReply.clear()
+                record.backupReply.clear()
                 return
             }
-            let packet = worker.forwarder.packetScratch
             packet.clear()
-            let keyLength = opcode.returnsKey ? key.readableCount : 0
+            let keyLength = opcode.returnsKey ? record.key.readableCount : 0
             BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: .success, opaque: framing.opaque,
                                         cas: header.cas, keyLength: keyLength, extrasLength: 4,
                                         bodyLength: 4 + keyLength + header.size)
             BinaryResponse.appendUInt32(header.flags, to: packet)
-            if keyLength > 0 { packet.append(key.readableBytes) }
-            emit(packet.readableBytes)
+            if keyLength > 0 { packet.append(record.key.readableBytes) }
+            slot.append(packet.readableBytes)
             return
         }
-        let taken = Swift.min(binaryValueRemaining, bytes.count)
-        binaryValueRemaining -= taken
-        let value = UnsafeRawBufferPointer(rebasing: bytes[0..<taken])
+        let taken = Swift.min(record.binaryValueRemaining, bytes.count)
+        record.binaryValueRemaining -= taken
+        let value = bytes[ByteRange(start: 0, count: taken)]
         if opcode.isRetrieval {
-            emit(value)
+            slot.append(value)
             return
         }
-        backupReply.append(value)
+        record.backupReply.append(value)
         guard endsItem else { return }
         // incr/decr: the new value as a 64-bit big-endian number.
         var number: UInt64 = 0
-        for digit in backupReply.readableBytes where digit >= 48 && digit <= 57 {
+        for digit in record.backupReply.readableBytes where digit >= 48 && digit <= 57 {
             number = number &* 10 &+ UInt64(digit - 48)
         }
-        backupReply.clear()
+        record.backupReply.clear()
         if opcode.isQuiet { return }
-        let packet = worker.forwarder.packetScratch
         packet.clear()
         BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: .success, opaque: framing.opaque,
-                                    cas: binaryCas, bodyLength: 8)
+                                    cas: record.binaryCas, bodyLength: 8)
         BinaryResponse.appendUInt64(number, to: packet)
-        emit(packet.readableBytes)
+        slot.append(packet.readableBytes)
     }
 
     /// The number of a returned flag (` c123`, ` f7`) of a meta status line; 0 when absent.
-    static func numberToken(_ flag: Unicode.Scalar, in line: UnsafeRawBufferPointer) -> UInt64 {
-        var value: UInt64 = 0
-        for position in token(after: UInt8(ascii: flag), in: line) {
-            value = value &* 10 &+ UInt64(line[position] - 48)
-        }
-        return value
+    private static func flagNumber(_ flag: Unicode.Scalar, in line: UnsafeRawBufferPointer) -> UInt64 {
+        guard let digits = LineTokens.flag(UInt8(ascii: flag), in: line) else { return 0 }
+        return LineTokens.decimal(line, digits) ?? 0
     }
 }

@@ -1,0 +1,502 @@
+// The one place a job's decisions are carried out: it turns what backends and
+// clients do into job events, runs the job's state machine, and performs the
+// actions it returns: every request the proxy sends to memcached for a
+// client's request leaves from here, and only here are the scratch buffers
+// used and the jobs' counters bumped.
+
+final class JobExecutor {
+    /// The worker owns this object and lives as long as the process: unowned(unsafe)
+    /// spares the checked retain an unowned reference costs on every access.
+    unowned(unsafe) let worker: Worker
+    let jobs = JobTable()
+    let slots = ReplySlotTable()
+    /// A request being assembled (kept request and value, meta gets, copies).
+    private let lineScratch = ByteBuffer(capacity: 256)
+    /// A binary response packet, or a VALUE line rebuilt from a VA line.
+    private let packetScratch = ByteBuffer(capacity: 300)
+    /// The client whose request is being started: a streamed value is wired
+    /// to it (only a job's first event sends a request whose value follows).
+    private unowned(unsafe) var startingClient: ClientConnection?
+
+    init(worker: Worker) { self.worker = worker }
+
+    // MARK: - Jobs and slots
+
+    /// A fresh job of `kind`, answering into `slot`.
+    func newJob(_ kind: JobKind, slot: SlotHandle = .none) -> (JobHandle, JobRecord) {
+        let (handle, record) = jobs.acquire(kind)
+        record.slot = slot
+        return (handle, record)
+    }
+
+    /// A fresh slot in `client`'s reply order.
+    func newSlot(for client: ClientConnection) -> SlotHandle {
+        let (handle, slot) = slots.acquire()
+        slot.client = client
+        client.enqueue(handle)
+        return handle
+    }
+
+    /// Runs the job's first event: it sends its first requests. `client` is
+    /// the one that made the request (a streamed value comes from it).
+    func start(_ handle: JobHandle, record: JobRecord, client: ClientConnection?) {
+        startingClient = client
+        dispatch(handle, record: record, .start(status(record.route)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+        startingClient = nil
+    }
+
+    /// What the job's servers look like now.
+    func status(_ route: Route) -> RouteStatus {
+        var status = RouteStatus()
+        status.missFailoverAlways = worker.settings.missFailoverAlways
+        guard route.primary >= 0 else { return status }
+        let known = worker.topology.known
+        let primary = known[route.primary].health
+        status.primaryUp = primary.isUp
+        status.primaryRecovering = primary.isRecovering
+        status.primaryAnswersMetaGets = primary.answersMetaGets
+        if route.hasBackup {
+            let backup = known[route.backup].health
+            status.hasBackup = true
+            status.backupUp = backup.isUp
+            status.backupAnswersMetaGets = backup.answersMetaGets
+        }
+        return status
+    }
+
+    // MARK: - Events from backends (BackendConnection calls these)
+
+    /// A VALUE or VA line.
+    func itemStarted(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
+        guard let record = record(entry) else { return }
+        var keptDelete = false
+        if entry.role == .backup && record.checksKeptDeletes {
+            keptDelete = worker.context.pendingDeletes.contains(server: record.route.backup, key: copiedKey(record))
+        }
+        dispatch(entry.job, record: record, .itemStarted(entry.role, keptDelete: keptDelete), bytes: bytes)
+    }
+
+    func itemBytes(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer, endsItem: Bool) {
+        guard let record = record(entry) else { return }
+        dispatch(entry.job, record: record, .itemBytes(entry.role, endsItem: endsItem), bytes: bytes)
+    }
+
+    /// END, EN of the proxy's own meta get, or the end of a meta reply's value.
+    func ended(_ entry: PendingReply) {
+        guard let record = record(entry) else { return }
+        dispatch(entry.job, record: record, .ended(entry.role, status(record.route)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
+        guard let record = record(entry) else { return }
+        dispatch(entry.job, record: record, .line(entry.role, ReplyLine(bytes), status(record.route)), bytes: bytes)
+    }
+
+    /// The request got no reply: the connection failed or timed out, or its
+    /// value was abandoned (it never left, or memcached refused the padding).
+    func failed(_ entry: PendingReply, _ reason: BackendFailure) {
+        guard let record = record(entry) else { return }
+        let replyStarted = slots.slot(record.slot)?.emitted ?? false
+        dispatch(entry.job, record: record, .failed(entry.role, reason, status(record.route), replyStarted: replyStarted),
+                 bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    private func record(_ entry: PendingReply) -> JobRecord? {
+        if let record = jobs.record(entry.job) { return record }
+        if !entry.job.isDetached { worker.counters.add(.staleReplies) }
+        return nil
+    }
+
+    // MARK: - Events from clients (ClientConnection calls these)
+
+    /// Bytes of the value a job keeps a copy of.
+    func captured(_ handle: JobHandle, _ bytes: UnsafeRawBufferPointer, isLast: Bool) {
+        guard let record = jobs.record(handle) else { return }
+        record.value.append(bytes)
+        if isLast { dispatch(handle, record: record, .valueCaptured, bytes: bytes) }
+    }
+
+    /// The client went away in the middle of that value.
+    func captureAbandoned(_ handle: JobHandle) {
+        guard let record = jobs.record(handle) else { return }
+        record.value.clear()
+        dispatch(handle, record: record, .valueAbandoned, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    // MARK: - Running a machine
+
+    private func dispatch(_ handle: JobHandle, record: JobRecord, _ event: JobEvent, bytes: UnsafeRawBufferPointer) {
+        let actions = record.handle(event)
+        for index in 0..<actions.count {
+            perform(actions[index], handle: handle, record: record, event: event, bytes: bytes)
+        }
+        if record.isFinished { jobs.release(handle) }
+    }
+
+    private func perform(_ action: JobAction, handle: JobHandle, record: JobRecord, event: JobEvent, bytes: UnsafeRawBufferPointer) {
+        switch action {
+        case .send(let request, let role):
+            send(request, to: role, handle: handle, record: record)
+        case .captureValue:
+            if record.valueFollows { startingClient?.captureValue(for: handle) }
+        case .pass:
+            pass(event, bytes, record: record)
+        case .passAsValue:
+            passAsValue(bytes, record: record)
+        case .passBackupReply:
+            passLine(record.backupReply.readableBytes, record: record)
+        case .passFailure(let reason):
+            guard let slot = slots.slot(record.slot) else { return }
+            if case .binary(let framing) = record.framing {
+                BinaryReplyEncoder.status(.temporaryFailure, framing: framing, key: record.key.readableBytes, packet: packetScratch, into: slot)
+            } else {
+                slot.append(reason.replyText)
+            }
+        case .passBroadcastResult(let allOK):
+            guard let slot = slots.slot(record.slot) else { return }
+            if case .binary(let framing) = record.framing {
+                BinaryReplyEncoder.status(allOK ? .success : .temporaryFailure, framing: framing, key: record.key.readableBytes,
+                                          packet: packetScratch, into: slot)
+            } else {
+                slot.append(allOK ? "OK\r\n" : "SERVER_ERROR not every server answered OK\r\n")
+            }
+        case .keepBackupReply:
+            record.backupReply.clear()
+            record.backupReply.append(bytes)
+        case .restartReply:
+            slots.slot(record.slot)?.restart()
+            record.binaryValueRemaining = 0
+        case .dropOpenItem:
+            slots.slot(record.slot)?.dropOpenItem()
+        case .completeReply:
+            complete(record.slot)
+        case .assembleMerge:
+            assembleMerge(record)
+        case .count(let counter):
+            worker.counters.add(counter)
+        case .keepDelete(let role):
+            let server = role == .primary ? record.route.primary : record.route.backup
+            if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes) }
+        case .forgetDelete(let role):
+            let server = role == .primary ? record.route.primary : record.route.backup
+            if server >= 0 { worker.context.pendingDeletes.forget(server: server, key: record.key.readableBytes) }
+        case .serverLacksMetaGets(let role):
+            let server = role == .primary ? record.route.primary : record.route.backup
+            worker.topology.known[server].health.setAnswersMetaGets(false)
+        case .noteAnswered:
+            // "VALUE <key> ...": every key asked before it was a miss.
+            if let key = LineTokens.token(1, of: bytes) { collectMisses(record, until: bytes[key]) }
+        case .nextKey:
+            var keys = LineTokens(from: record.keyCursor)
+            _ = keys.next(in: keySource(record).readableBytes)
+            record.keyCursor = keys.offset
+        case .keepCopy(let verb):
+            if case .itemStarted = event {
+                StorageLine.write(verb == .add ? "add " : "set ", key: copiedKey(record), header: MetaValueHeader(bytes), into: record.copy)
+            } else {
+                record.copy.append(bytes)
+            }
+        case .startReplication:
+            let (replication, copy) = newJob(.replication)
+            copy.replication = ReplicationJob()
+            copy.route = record.route
+            copy.clientID = record.clientID
+            copy.key.append(record.key.readableBytes)
+            start(replication, record: copy, client: nil)
+        case .startRepair:
+            startRepair(record)
+        }
+    }
+
+    // MARK: - Sending
+
+    private func send(_ request: SendRequest, to role: ServerRole, handle: JobHandle, record: JobRecord) {
+        if request == .everyServer {
+            sendToEveryServer(handle: handle, record: record)
+            return
+        }
+        let server = role == .primary ? record.route.primary : record.route.backup
+        let connection = worker.pools[server].connection(forClient: record.clientID)
+        let clientShape: ReplyShape = record.command.isMeta ? .metaClient : .line
+        var entry = PendingReply(job: handle, role: role, shape: clientShape, deadline: worker.replyDeadline())
+        switch request {
+        case .request:
+            let line = record.request.readableBytes
+            if record.valueFollows, let client = startingClient {
+                // The data block follows from the client; the reply is due once it is complete.
+                entry.deadline = .max
+                client.addStreamTarget(connection, entry: entry, line: line[ByteRange(start: 0, count: line.count - 2)])
+            } else if record.value.isEmpty {
+                connection.submit(line, appendLineEnd: false, entry: entry)
+            } else {
+                submitKeptRequest(record, on: connection, entry: entry)
+            }
+        case .keptRequest:
+            submitKeptRequest(record, on: connection, entry: entry)
+        case .share(let asMetaGets):
+            record.keyCursor = firstKeyOffset(record)
+            if asMetaGets {
+                lineScratch.clear()
+                let returned: StaticString = record.command == .gets ? " v f c\r\n" : " v f\r\n"
+                let line = record.request.readableBytes
+                var keys = LineTokens(from: record.keyCursor)
+                var count: Int32 = 0
+                while let key = keys.next(in: line) {
+                    lineScratch.append("mg ")
+                    lineScratch.append(line[key])
+                    lineScratch.append(returned)
+                    count += 1
+                }
+                entry.shape = .meta
+                entry.repliesLeft = count
+                connection.submit(lineScratch.readableBytes, appendLineEnd: false, entry: entry)
+            } else {
+                entry.shape = .retrieval
+                connection.submit(record.request.readableBytes, appendLineEnd: false, entry: entry)
+            }
+        case .lookupKey:
+            entry.shape = .meta
+            submitMetaGet(record.key.readableBytes, withCas: false, on: connection, entry: entry)
+        case .lookupMissingKeys:
+            entry.shape = .meta
+            record.keyCursor = 0
+            let keys = record.missingKeys.readableBytes
+            var tokens = LineTokens(from: 0)
+            while let key = tokens.next(in: keys) {
+                submitMetaGet(keys[key], withCas: record.command == .gets, on: connection, entry: entry)
+            }
+        case .keptCopy:
+            submitSilently(record.copy.readableBytes, on: connection)
+        case .keptValueAsSet:
+            // "add|replace|cas <key> <flags> <exptime> <bytes>[ <cas>]\r\n" becomes a set.
+            let line = record.request.readableBytes
+            lineScratch.clear()
+            lineScratch.append("set")
+            lineScratch.append(line[ByteRange(start: record.command.verb.utf8CodeUnitCount,
+                                              count: Self.endOfLengthToken(line, command: record.command) - record.command.verb.utf8CodeUnitCount)])
+            lineScratch.append("\r\n")
+            lineScratch.append(record.value.readableBytes)
+            submitSilently(lineScratch.readableBytes, on: connection)
+        case .deleteKey:
+            StorageLine.writeDelete(key: record.key.readableBytes, into: lineScratch)
+            submitSilently(lineScratch.readableBytes, on: connection)
+        case .everyServer:
+            break
+        }
+    }
+
+    /// The kept line and value, whole.
+    private func submitKeptRequest(_ record: JobRecord, on connection: BackendConnection, entry: PendingReply) {
+        lineScratch.clear()
+        lineScratch.append(record.request.readableBytes)
+        lineScratch.append(record.value.readableBytes)
+        connection.submit(lineScratch.readableBytes, appendLineEnd: false, entry: entry)
+    }
+
+    /// `mg <key> s v f t[ c]`: the value, flags and remaining TTL of one key.
+    private func submitMetaGet(_ key: UnsafeRawBufferPointer, withCas: Bool, on connection: BackendConnection, entry: PendingReply) {
+        packetScratch.clear()
+        packetScratch.append("mg ")
+        if KeyToken.append(key, to: packetScratch) { packetScratch.append(" b") }
+        packetScratch.append(withCas ? " s v f t c\r\n" : " s v f t\r\n")
+        connection.submit(packetScratch.readableBytes, appendLineEnd: false, entry: entry)
+    }
+
+    /// A request whose reply nobody waits for (write-backs and copies).
+    private func submitSilently(_ bytes: UnsafeRawBufferPointer, on connection: BackendConnection) {
+        connection.submit(bytes, appendLineEnd: false,
+                          entry: PendingReply(job: .detached, role: .primary, shape: .line, deadline: worker.replyDeadline()))
+    }
+
+    /// The broadcast line to every distinct server that is up (the job was
+    /// told how many: `BroadcastJob(sent:down:)` from `broadcastCounts`).
+    private func sendToEveryServer(handle: JobHandle, record: JobRecord) {
+        let topology = worker.topology
+        for server in topology.broadcastTargets where worker.isUp(server) {
+            worker.pools[server].connection(forClient: record.clientID).submit(
+                record.request.readableBytes, appendLineEnd: false,
+                entry: PendingReply(job: handle, role: topology.known[server].role, shape: .line, deadline: worker.replyDeadline()))
+        }
+    }
+
+    /// How many distinct servers a broadcast goes to now, and how many are down.
+    func broadcastCounts() -> (sent: Int, down: Int) {
+        var sent = 0
+        var down = 0
+        for server in worker.topology.broadcastTargets {
+            if worker.isUp(server) { sent += 1 } else { down += 1 }
+        }
+        return (sent, down)
+    }
+
+    /// Where "<verb> <key> <flags> <exptime> <bytes>" ends in a kept command
+    /// line (a cas line has its unique after it; the line ends in \r\n).
+    static func endOfLengthToken(_ line: UnsafeRawBufferPointer, command: Command) -> Int {
+        var end = line.count
+        while end > 0 && (line[end - 1] == 13 || line[end - 1] == 10) { end -= 1 }
+        guard command == .cas else { return end }
+        while end > 0 && line[end - 1] != 32 { end -= 1 }
+        return end - 1
+    }
+
+    // MARK: - Toward the client
+
+    /// The event's bytes, through the job's framing.
+    private func pass(_ event: JobEvent, _ bytes: UnsafeRawBufferPointer, record: JobRecord) {
+        guard let slot = slots.slot(record.slot) else { return }
+        switch event {
+        case .itemStarted, .itemBytes(_, _):
+            let starts: Bool
+            let ends: Bool
+            if case .itemBytes(_, let endsItem) = event {
+                starts = false
+                ends = endsItem
+            } else {
+                starts = true
+                ends = false
+            }
+            switch record.framing {
+            case .binary(let framing):
+                BinaryReplyEncoder.item(bytes, startsItem: starts, endsItem: ends, framing: framing, record: record,
+                                        packet: packetScratch, into: slot)
+            case .text, .meta:
+                if record.framing.hidesItem(command: record.command) { return }
+                if starts {
+                    let keyLength = slot.merge.isDetached ? 0 : (LineTokens.token(1, of: bytes)?.count ?? 0)
+                    slot.beginItem(keyLength: keyLength)
+                }
+                slot.append(bytes)
+                if ends { slot.endItem() }
+            }
+        case .line:
+            passLine(bytes, record: record)
+        default:
+            break
+        }
+    }
+
+    private func passLine(_ line: UnsafeRawBufferPointer, record: JobRecord) {
+        guard let slot = slots.slot(record.slot) else { return }
+        switch record.framing {
+        case .binary(let framing):
+            BinaryReplyEncoder.line(line, framing: framing, key: record.key.readableBytes, packet: packetScratch, into: slot)
+        case .text, .meta:
+            if record.framing.hides(line: line, command: record.command) { return }
+            slot.append(line)
+        }
+    }
+
+    /// `VA <bytes> f<flags> ...[ c<cas>]` as `VALUE <key> <flags> <bytes>[ <cas>]`,
+    /// the key being the one this reply answers.
+    private func passAsValue(_ header: UnsafeRawBufferPointer, record: JobRecord) {
+        guard let slot = slots.slot(record.slot) else { return }
+        let key = copiedKey(record)
+        let fields = MetaValueHeader(header)
+        let line = packetScratch
+        line.clear()
+        line.append("VALUE ")
+        line.append(key)
+        line.append(byte: 32)
+        line.appendDecimal(Int(fields.flags))
+        line.append(byte: 32)
+        line.appendDecimal(fields.size)
+        if record.command == .gets {
+            line.append(byte: 32)
+            line.appendDecimal(UInt64: fields.cas)
+        }
+        line.append("\r\n")
+        slot.beginItem(keyLength: key.count)
+        slot.append(line.readableBytes)
+    }
+
+    /// The slot's reply is whole: its client may send it, or its merge use it.
+    private func complete(_ handle: SlotHandle) {
+        guard let slot = slots.slot(handle), !slot.isComplete else { return }
+        slot.markComplete()
+        if let client = slot.client {
+            client.slotCompleted(handle)
+        } else if let merge = jobs.record(slot.merge) {
+            dispatch(slot.merge, record: merge, .shareCompleted, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    // MARK: - Keys
+
+    /// The keys the next reply is matched against: a share's request line, a repair's missing keys.
+    private func keySource(_ record: JobRecord) -> ByteBuffer {
+        record.kind == .repair ? record.missingKeys : record.request
+    }
+
+    /// The key the current reply is about: for a share or a repair, the key
+    /// at the cursor; for the others, the job's own key.
+    private func copiedKey(_ record: JobRecord) -> UnsafeRawBufferPointer {
+        guard record.kind == .repair || (record.kind == .retrieval && !record.command.isMeta) else { return record.key.readableBytes }
+        let keys = keySource(record).readableBytes
+        var tokens = LineTokens(from: record.keyCursor)
+        guard let key = tokens.next(in: keys) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return keys[key]
+    }
+
+    /// Where a share's keys start in its request line (after the verb, and
+    /// the exptime of gat and gats).
+    private func firstKeyOffset(_ record: JobRecord) -> Int {
+        var tokens = LineTokens()
+        _ = tokens.skip(record.command == .gat || record.command == .gats ? 2 : 1, in: record.request.readableBytes)
+        return tokens.offset
+    }
+
+    /// Moves the cursor past `answered` (memcached answers in request order),
+    /// noting the keys skipped as misses; nil collects every remaining key.
+    private func collectMisses(_ record: JobRecord, until answered: UnsafeRawBufferPointer?) {
+        let line = record.request.readableBytes
+        var tokens = LineTokens(from: record.keyCursor)
+        while let range = tokens.next(in: line) {
+            let key = line[range]
+            if let answered, key.elementsEqual(answered) { break }
+            record.missingKeys.append(byte: 32)
+            record.missingKeys.append(key)
+        }
+        record.keyCursor = tokens.offset
+    }
+
+    // MARK: - Jobs that start jobs
+
+    /// After a primary's END: the keys it lacked are asked of the backup by a
+    /// repair job, which takes over the share's reply. Nothing to ask: the
+    /// reply is complete.
+    private func startRepair(_ record: JobRecord) {
+        collectMisses(record, until: nil)
+        var count = 0
+        var tokens = LineTokens()
+        while tokens.next(in: record.missingKeys.readableBytes) != nil { count += 1 }
+        guard count > 0, status(record.route).backupUsable, slots.slot(record.slot) != nil else {
+            complete(record.slot)
+            return
+        }
+        let (handle, repair) = newJob(.repair, slot: record.slot)
+        record.slot = .none
+        repair.repair = RepairJob(keys: count)
+        repair.route = record.route
+        repair.clientID = record.clientID
+        repair.command = record.command
+        repair.missingKeys.append(record.missingKeys.readableBytes)
+        start(handle, record: repair, client: nil)
+    }
+
+    /// Emits every found key's VALUE block in request order, then frees the shares.
+    private func assembleMerge(_ record: JobRecord) {
+        let target = slots.slot(record.slot)
+        let keys = record.request.readableBytes
+        var tokens = LineTokens(from: 0)
+        var index = 0
+        while let range = tokens.next(in: keys) {
+            let share = record.keyShares[index]
+            index += 1
+            guard let target, let slot = slots.slot(record.shareSlots[Int(share)]),
+                  let item = slot.takeItem(for: keys[range]) else { continue }
+            target.append(item)
+        }
+        for share in record.shareSlots { slots.release(share) }
+        record.shareSlots.removeAll(keepingCapacity: true)
+    }
+}

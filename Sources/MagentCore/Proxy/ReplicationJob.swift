@@ -1,0 +1,39 @@
+// Copies a key from the primary to the backup after a write the backup
+// cannot simply repeat (append, incr, touch, the meta writes, mg with T):
+// the item is read back on the write's own connection (so after the write)
+// and set on the backup, or deleted there when the primary no longer has it.
+// Silent: nobody waits for it.
+
+struct ReplicationJob: Equatable, Sendable {
+    enum State: UInt8, Equatable, Sendable {
+        case idle, reading, done
+    }
+
+    private(set) var state = State.idle
+    /// The primary returned the item (its copy is being kept).
+    private(set) var found = false
+
+    var isFinished: Bool { state == .done }
+
+    mutating func handle(_ event: JobEvent) -> JobActions {
+        var actions = JobActions()
+        switch (state, event) {
+        case (.idle, .start):
+            state = .reading
+            actions.append(.send(.lookupKey, to: .primary))
+        case (.reading, .itemStarted):
+            found = true
+            actions.append(.keepCopy(.set))
+        case (.reading, .itemBytes):
+            actions.append(.keepCopy(.set))
+        case (.reading, .ended(_, let status)):
+            state = .done
+            if status.backupUsable { actions.append(.send(found ? .keptCopy : .deleteKey, to: .backup)) }
+        case (.reading, .line), (.reading, .failed):
+            state = .done  // the primary could not say: the backup is left as it is
+        default:
+            break
+        }
+        return actions
+    }
+}

@@ -1,0 +1,24 @@
+// What a job knows of its two servers when an event reaches it: whether each
+// is in use, whether the primary is recovering, whether each answers meta
+// gets. Read fresh by the executor for every event that decides something.
+
+struct RouteStatus: Equatable, Sendable {
+    var primaryUp = true
+    /// Back after being down or restarted: it may lack keys the backup has.
+    var primaryRecovering = false
+    var primaryAnswersMetaGets = false
+    /// The key has a backup (one is configured and it is not the primary).
+    var hasBackup = false
+    var backupUp = false
+    var backupAnswersMetaGets = false
+    /// --miss-failover: every miss of the primary is asked of the backup, not
+    /// only while the primary recovers.
+    var missFailoverAlways = false
+
+    /// The backup exists and is in use.
+    var backupUsable: Bool { hasBackup && backupUp }
+
+    func isUp(_ role: ServerRole) -> Bool { role == .primary ? primaryUp : backupUsable }
+
+    func answersMetaGets(_ role: ServerRole) -> Bool { role == .primary ? primaryAnswersMetaGets : backupAnswersMetaGets }
+}

@@ -1,0 +1,270 @@
+// A keyed write, text, meta or binary alike: set and plain deletes go to the
+// primary and the backup at once; a write that depends on the stored item
+// goes to the primary first and reaches the backup as the primary's result.
+// The client hears the primary's reply, else the backup's, else an error.
+
+struct WriteJob: Equatable, Sendable {
+    /// How the backup gets a write the primary applied first.
+    enum Replication: Equatable, Sendable {
+        /// add, replace, cas: the kept value, as a set.
+        case keptValueAsSet
+        /// append, prepend, incr, decr, touch and the meta writes: the item
+        /// read back from the primary, as a set (or a delete if it is gone).
+        case readBack
+    }
+
+    enum Strategy: Equatable, Sendable {
+        /// Both servers at once (set, delete, plain ms and md).
+        case parallel
+        /// The primary first; the backup then gets its result.
+        case primaryFirst(Replication)
+    }
+
+    /// Where one server stands with this write.
+    enum Leg: UInt8, Equatable, Sendable {
+        case unused, pending, replied, failed
+        /// Not sent yet: waits for the key's restore, or for the client's
+        /// value to be complete.
+        case held
+    }
+
+    enum State: Equatable, Sendable {
+        case idle
+        /// The primary may lack the key (it recovers): its copy is restored
+        /// from the backup before the write goes to the primary.
+        case restoring(KeyRestore)
+        case writing
+    }
+
+    let strategy: Strategy
+    /// A delete (text delete, plain md): a server that misses it gets it kept.
+    let isDelete: Bool
+    /// A store (text writes but delete, ms, ma): a delete kept for a server
+    /// that takes it is forgotten (the key is written again there).
+    let forgetsDeleteOnSuccess: Bool
+    /// The client is still to send the value (a text data block). A binary
+    /// request's value came with it and is kept from the start.
+    let valueFollows: Bool
+
+    private(set) var state = State.idle
+    private(set) var primary = Leg.unused
+    private(set) var backup = Leg.unused
+    /// The client has heard its reply (or nobody waits for one).
+    private(set) var resolved = false
+    /// A copy of the value is still arriving from the client.
+    private(set) var capturing = false
+    private var lastFailure = BackendFailure.unavailable
+
+    init(strategy: Strategy, isDelete: Bool, forgetsDeleteOnSuccess: Bool, valueFollows: Bool) {
+        self.strategy = strategy
+        self.isDelete = isDelete
+        self.forgetsDeleteOnSuccess = forgetsDeleteOnSuccess
+        self.valueFollows = valueFollows
+    }
+
+    private var primaryFirst: Bool { strategy != .parallel }
+
+    var isFinished: Bool {
+        resolved && !capturing && primary != .pending && primary != .held
+            && backup != .pending && backup != .held && !checksKeptDeletes
+    }
+
+    /// The backup's VA lines must be checked for kept deletes (a restore).
+    var checksKeptDeletes: Bool {
+        if case .restoring = state { return true }
+        return false
+    }
+
+    mutating func handle(_ event: JobEvent) -> JobActions {
+        var actions = JobActions()
+        switch (state, event) {
+        case (.idle, .start(let status)):
+            start(status, into: &actions)
+
+        case (.restoring(var restore), _):
+            if restore.handle(event, into: &actions), let status = event.routeStatus {
+                restore.finish(status, into: &actions)
+                state = .writing
+                sendToPrimaryWhenValueComplete(into: &actions)
+            } else {
+                state = .restoring(restore)
+                handleValueEvent(event, into: &actions)
+            }
+
+        case (.writing, .itemStarted), (.writing, .itemBytes):
+            // ma with v: the number comes as a value.
+            if !resolved { actions.append(.pass) }
+
+        case (.writing, .ended(let role, let status)):
+            succeeded(role, into: &actions)
+            replied(role, into: &actions)
+            if !resolved {
+                resolved = true
+                actions.append(.completeReply)
+            }
+            if role == .primary { replicate(status, into: &actions) }
+
+        case (.writing, .line(let role, let line, let status)):
+            if line == .success { succeeded(role, into: &actions) }
+            replied(role, into: &actions)
+            if role == .primary {
+                if !resolved {
+                    resolved = true
+                    actions.append(.pass)
+                    actions.append(.completeReply)
+                }
+                if line == .success { replicate(status, into: &actions) }
+            } else if primary == .pending || primary == .replied || primary == .held {
+                // Both were asked: the primary's reply is the one the client hears.
+                if !resolved { actions.append(.keepBackupReply) }
+                resolve(into: &actions)
+            } else if !resolved {
+                resolved = true
+                actions.append(.pass)
+                actions.append(.completeReply)
+            }
+
+        case (.writing, .failed(let role, let reason, let status, _)):
+            lastFailure = reason
+            if role == .primary { primary = .failed } else { backup = .failed }
+            if isDelete { actions.append(.keepDelete(role)) }
+            if !resolved { actions.append(.dropOpenItem) }
+            // Never reached, so not applied there: the backup takes the write instead.
+            if role == .primary && reason.requestWasNotSent && primaryFirst && backup == .unused && status.backupUsable {
+                actions.append(.count(.writesToBackup))
+                if capturing {
+                    backup = .held
+                } else {
+                    backup = .pending
+                    actions.append(.send(.keptRequest, to: .backup))
+                }
+                return actions
+            }
+            resolve(into: &actions)
+
+        case (.writing, .valueCaptured), (.writing, .valueAbandoned):
+            handleValueEvent(event, into: &actions)
+
+        default:
+            break  // nothing else can reach a write in this state
+        }
+        return actions
+    }
+
+    private mutating func start(_ status: RouteStatus, into actions: inout JobActions) {
+        state = .writing
+        if status.primaryUp {
+            // A write that depends on the stored item, on a recovering primary:
+            // the key is restored from the backup before the write is sent.
+            let restoreFirst = status.backupUsable && primaryFirst && status.primaryRecovering
+            if restoreFirst {
+                primary = .held
+            } else {
+                primary = .pending
+                actions.append(.send(.request, to: .primary))
+            }
+            // Kept for the backup: for a copy once the primary applied it, for
+            // the backup alone if the primary cannot be reached, or for the
+            // primary after the restore.
+            if status.hasBackup && primaryFirst && valueFollows {
+                capturing = true
+                actions.append(.captureValue)
+            }
+            if restoreFirst {
+                state = .restoring(KeyRestore())
+                actions.append(.send(.lookupKey, to: .backup))
+            }
+        }
+        if status.backupUsable && (!status.primaryUp || !primaryFirst) {
+            if !status.primaryUp { actions.append(.count(.writesToBackup)) }
+            backup = .pending
+            actions.append(.send(.request, to: .backup))
+        }
+        if isDelete {
+            if !status.primaryUp { actions.append(.keepDelete(.primary)) }
+            if status.hasBackup && !status.backupUp { actions.append(.keepDelete(.backup)) }
+        }
+        if !status.primaryUp && !status.backupUsable {
+            resolved = true
+            actions.append(.passFailure(.unavailable))
+            actions.append(.completeReply)
+        }
+    }
+
+    /// The client finished (or abandoned) the value this job keeps.
+    private mutating func handleValueEvent(_ event: JobEvent, into actions: inout JobActions) {
+        switch event {
+        case .valueCaptured:
+            capturing = false
+            if backup == .held {
+                backup = .pending
+                actions.append(.send(.keptRequest, to: .backup))
+            }
+            if primary == .held && state == .writing {
+                primary = .pending
+                actions.append(.send(.keptRequest, to: .primary))
+            }
+        case .valueAbandoned:
+            // The value is incomplete: what waited for it is never sent.
+            capturing = false
+            lastFailure = .uploadStalled
+            if backup == .held { backup = .failed }
+            if primary == .held { primary = .failed }
+            if state == .writing { resolve(into: &actions) }
+        default:
+            break
+        }
+    }
+
+    /// After a restore: the write goes to the primary once its value is whole.
+    private mutating func sendToPrimaryWhenValueComplete(into actions: inout JobActions) {
+        if capturing {
+            primary = .held
+        } else if primary == .held {
+            primary = .pending
+            actions.append(.send(.keptRequest, to: .primary))
+        } else {
+            resolve(into: &actions)  // the value was abandoned during the restore
+        }
+    }
+
+    private mutating func replied(_ role: ServerRole, into actions: inout JobActions) {
+        if role == .primary { primary = .replied } else { backup = .replied }
+    }
+
+    /// Written again: a delete kept for this server must not undo it.
+    private func succeeded(_ role: ServerRole, into actions: inout JobActions) {
+        if forgetsDeleteOnSuccess { actions.append(.forgetDelete(role)) }
+    }
+
+    /// Once the primary applied a write the backup must not repeat blindly,
+    /// the backup gets the primary's result.
+    private mutating func replicate(_ status: RouteStatus, into actions: inout JobActions) {
+        guard case .primaryFirst(let replication) = strategy, backup == .unused, status.backupUsable else { return }
+        switch replication {
+        case .keptValueAsSet: actions.append(.send(.keptValueAsSet, to: .backup))
+        case .readBack: actions.append(.startReplication)
+        }
+    }
+
+    /// The primary's reply if it comes; the backup's if the primary is not
+    /// there; an error if neither.
+    private mutating func resolve(into actions: inout JobActions) {
+        guard !resolved else { return }
+        switch primary {
+        case .pending, .replied, .held:
+            return
+        case .unused, .failed:
+            switch backup {
+            case .pending, .held:
+                return
+            case .replied:
+                actions.append(.passBackupReply)
+            case .unused, .failed:
+                actions.append(.passFailure(lastFailure))
+            }
+            resolved = true
+            actions.append(.completeReply)
+        }
+    }
+}
