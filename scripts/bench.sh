@@ -7,6 +7,10 @@
 # nutcracker, magent) to CPU 1, so each target pays the same price. Each
 # scenario runs every target in turn, REPEATS times; the table shows medians.
 # Proxy CPU per request comes from /proc/PID/stat (utime+stime) over each run.
+#
+# MAGENT_BASELINE=/path/to/an/older/magent adds that binary (without and with
+# a backup) as two more targets of the same run: before/after ratios of a
+# change come from one run, on the same servers, alternating with the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,15 +71,26 @@ port[magent_backup]=$(free_port)
 pid[magent_backup]=$!; pids+=($!)
 port[direct]=${port[mc1]}
 pid[direct]=${pid[mc1]}
-for name in nutcracker magent magent_backup; do wait_port "${port[$name]}" 100 0.05; done
-
 targets=(direct nutcracker magent magent_backup)
+if [ -n "${MAGENT_BASELINE:-}" ]; then
+    port[baseline]=$(free_port)
+    "${server_cpu[@]}" "$MAGENT_BASELINE" -D -l 127.0.0.1 -p "${port[baseline]}" -n 20000 -t 1 -k \
+        -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} &
+    pid[baseline]=$!; pids+=($!)
+    port[baseline_backup]=$(free_port)
+    "${server_cpu[@]}" "$MAGENT_BASELINE" -D -l 127.0.0.1 -p "${port[baseline_backup]}" -n 20000 -t 1 -k \
+        -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} -b 127.0.0.1:${port[mc3]} &
+    pid[baseline_backup]=$!; pids+=($!)
+    targets+=(baseline baseline_backup)
+fi
+for name in "${targets[@]}"; do [ "$name" = direct ] || wait_port "${port[$name]}" 100 0.05; done
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # Preload every target's servers once (all targets share the same memcached).
-for name in direct nutcracker magent magent_backup; do
+for name in "${targets[@]}"; do
     "${loadgen[@]}" --port "${port[$name]}" --connections 4 --duration 0.1 --keys 10000 >/dev/null
 done
 
@@ -129,7 +144,9 @@ run_scenario pipelined keys_per_sec --connections 10 --pipeline 32 --get-ratio 0
 run_scenario many-conns keys_per_sec --connections 10000 --active 1000 --get-ratio 0.9
 run_scenario latency p50_us --connections 50 --rate 20000 --get-ratio 0.9
 
-printf '\n%-12s %-10s %14s %12s %12s %12s\n' scenario metric direct nutcracker magent "magent+backup"
+line=$(printf '\n%-12s %-10s %12s %12s %12s %13s' scenario metric direct nutcracker magent "magent+backup")
+[ -n "${MAGENT_BASELINE:-}" ] && line+=$(printf ' %12s %15s' baseline "baseline+backup")
+echo "$line"
 for scenario in get-heavy set-heavy multi-get pipelined many-conns; do
     line=$(printf '%-12s %-10s' "$scenario" "keys/s")
     for name in "${targets[@]}"; do line+=$(printf ' %12.0f' "$(echo ${results[$scenario,$name]} | tr ' ' '\n' | median)"); done
@@ -157,4 +174,10 @@ for scenario in get-heavy set-heavy multi-get pipelined many-conns; do
     b=$(echo ${results[$scenario,magent_backup]} | tr ' ' '\n' | median)
     awk -v s="$scenario" -v d="$d" -v n="$n" -v m="$m" -v b="$b" \
         'BEGIN {printf "ratio %-12s magent/nutcracker %.2f  magent+backup/nutcracker %.2f  magent/direct %.2f\n", s, m/n, b/n, m/d}'
+    if [ -n "${MAGENT_BASELINE:-}" ]; then
+        o=$(echo ${results[$scenario,baseline]} | tr ' ' '\n' | median)
+        ob=$(echo ${results[$scenario,baseline_backup]} | tr ' ' '\n' | median)
+        awk -v s="$scenario" -v m="$m" -v b="$b" -v o="$o" -v ob="$ob" -v n="$n" \
+            'BEGIN {printf "ratio %-12s baseline/nutcracker %.2f  baseline+backup/nutcracker %.2f  magent/baseline %.2f  magent+backup/baseline+backup %.2f\n", s, o/n, ob/n, m/o, b/ob}'
+    fi
 done

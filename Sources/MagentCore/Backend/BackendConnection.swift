@@ -15,11 +15,9 @@ final class BackendConnection {
     let server: BackendServer
     let slot: Int
     private(set) var state = State.disconnected
-    private var fd: Int32 = -1
-    private var readEvent: OpaquePointer?
-    private var writeEvent: OpaquePointer?
+    /// The socket to memcached: events, receive and send loops.
+    private let channel = SocketChannel()
     private var timerEvent: OpaquePointer?
-    private var writeEventActive = false
     private var timerArmed = false
     private var connectDeadline: UInt64 = 0
 
@@ -29,7 +27,7 @@ final class BackendConnection {
     /// follow the value.
     private let deferred = ByteBuffer()
     /// An unfinished reply carried over between reads.
-    private let input = ByteBuffer()
+    private var input: ByteBuffer { channel.input }
     private var pending = RingBuffer<PendingReply>(initialCapacity: 16)
     private var parser = BackendReplyParser()
     /// The client whose data block is being written into `output` right now.
@@ -47,10 +45,6 @@ final class BackendConnection {
         self.worker = worker
         self.server = server
         self.slot = slot
-    }
-
-    deinit {
-        if fd >= 0 { close(fd) }
     }
 
     /// Open, or about to open, and not failing.
@@ -136,24 +130,17 @@ final class BackendConnection {
     /// Writes what it can; the rest waits for the socket to become writable.
     func flush() {
         guard state == .connected, !failureScheduled else { return }
-        while !output.isEmpty {
-            let bytes = output.readableBytes
-            let written = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-            if written > 0 {
-                output.consume(written)
-                continue
-            }
-            let error = errno
-            if written < 0 && error == EINTR { continue }
-            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
-                setWriteEvent(true)
-                return
-            }
+        var written = 0
+        switch channel.send(output, written: &written) {
+        case .sent:
+            break
+        case .wouldBlock:
+            return
+        case .failed(let error):
             log.info("memcached \(server.address.displayName): write failed: \(errorText(error))")
             fail(.unavailable)
             return
         }
-        setWriteEvent(false)
         if output.capacity > 256 * 1024 { output.releaseStorage() }
     }
 
@@ -166,29 +153,23 @@ final class BackendConnection {
             state = .connecting
             scheduleFailure(.unavailable)
         case .success(let (socket, connected)):
-            fd = socket
             worker.counters.add(server: server.id, .connects)
             worker.counters.add(server: server.id, .openConnections)
             let context = Unmanaged.passUnretained(self).toOpaque()
-            readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
-                let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
-                connection.handleReadable()
-            }, context)
-            writeEvent = event_new(worker.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, context in
-                let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
-                connection.handleWritable()
-            }, context)
+            channel.open(socket, base: worker.base, context: context, readable: { _, _, context in
+                Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue().handleReadable()
+            }, writable: { _, _, context in
+                Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue().handleWritable()
+            })
             timerEvent = event_new(worker.base, -1, 0, { _, _, context in
-                let connection = Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue()
-                connection.handleTimer()
+                Unmanaged<BackendConnection>.fromOpaque(context!).takeUnretainedValue().handleTimer()
             }, context)
-            event_add(readEvent, nil)
             if connected {
                 state = .connected
                 log.debug("memcached \(server.address.displayName): connected")
             } else {
                 state = .connecting
-                setWriteEvent(true)
+                channel.setWriteEvent(true)
                 connectDeadline = MonotonicClock.milliseconds() &+ UInt64(worker.settings.connectTimeoutMilliseconds)
                 armTimer(milliseconds: UInt64(worker.settings.connectTimeoutMilliseconds))
             }
@@ -199,7 +180,7 @@ final class BackendConnection {
         if state == .connecting {
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            getsockopt(channel.fd, SOL_SOCKET, SO_ERROR, &error, &length)
             if error != 0 {
                 log.info("memcached \(server.address.displayName): connect failed: \(errorText(error))")
                 fail(.unavailable)
@@ -264,50 +245,26 @@ final class BackendConnection {
     // MARK: - Replies
 
     private func handleReadable() {
-        let scratch = worker.readScratch
-        for _ in 0..<16 {
-            guard state == .connected || state == .connecting, !failureScheduled else { return }
-            let received: Int
-            if input.isEmpty {
-                received = recv(fd, scratch.baseAddress, scratch.count, 0)
-                if received > 0 {
-                    let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<received])
-                    let consumed = process(bytes)
-                    if consumed < received && state != .closed {
-                        input.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
-                    }
-                }
+        var received = 0
+        let end = channel.receive(scratch: worker.readScratch, spare: nil, received: &received,
+                                  while: { (state == .connected || state == .connecting) && !failureScheduled }, process: process)
+        switch end {
+        case .drained:
+            if input.isEmpty && input.capacity > 64 * 1024 { input.releaseStorage() }
+        case .stopped:
+            break
+        case .closedByPeer:
+            if pending.isEmpty && streamOwner == nil {
+                log.debug("memcached \(server.address.displayName): closed an idle connection")
+                closeSocket()
             } else {
-                input.reserveWritable(16 * 1024)
-                let tail = input.writableTail
-                received = recv(fd, tail.baseAddress, tail.count, 0)
-                if received > 0 {
-                    input.commitWritten(received)
-                    let consumed = process(input.readableBytes)
-                    if state != .closed { input.consume(consumed) }
-                }
-            }
-            if received == 0 {
-                if pending.isEmpty && streamOwner == nil {
-                    log.debug("memcached \(server.address.displayName): closed an idle connection")
-                    closeSocket()
-                } else {
-                    log.info("memcached \(server.address.displayName): connection closed with \(pending.count) replies owed")
-                    fail(.unavailable)
-                }
-                return
-            }
-            if received < 0 {
-                let error = errno
-                if error == EINTR { continue }
-                if error == EAGAIN || error == EWOULDBLOCK { break }
-                log.info("memcached \(server.address.displayName): read failed: \(errorText(error))")
+                log.info("memcached \(server.address.displayName): connection closed with \(pending.count) replies owed")
                 fail(.unavailable)
-                return
             }
-            if received < scratch.count { break }
+        case .failed(let error):
+            log.info("memcached \(server.address.displayName): read failed: \(errorText(error))")
+            fail(.unavailable)
         }
-        if input.isEmpty && input.capacity > 64 * 1024 { input.releaseStorage() }
     }
 
     /// Hands complete reply pieces to the jobs they answer; returns the bytes consumed.
@@ -412,25 +369,15 @@ final class BackendConnection {
     private func closeSocket() {
         if state == .closed { return }
         state = .closed
-        for event in [readEvent, writeEvent, timerEvent] where event != nil { event_free(event) }
-        readEvent = nil
-        writeEvent = nil
+        if let timerEvent { event_free(timerEvent) }
         timerEvent = nil
-        if fd >= 0 { worker.counters.add(server: server.id, .openConnections, -1) }
-        if fd >= 0 { close(fd) }
-        fd = -1
+        if channel.isOpen { worker.counters.add(server: server.id, .openConnections, -1) }
+        channel.close()
         output.releaseStorage()
         deferred.releaseStorage()
-        input.releaseStorage()
         parser.reset()
         updateIdleCount()
         worker.pools[server.id].remove(self)
-    }
-
-    private func setWriteEvent(_ active: Bool) {
-        guard active != writeEventActive, let writeEvent else { return }
-        if active { event_add(writeEvent, nil) } else { event_del(writeEvent) }
-        writeEventActive = active
     }
 
     /// Keeps the `pool size` count of `stats` true: open and owing nothing.

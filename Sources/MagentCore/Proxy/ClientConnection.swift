@@ -18,13 +18,12 @@ final class ClientConnection {
     /// spares the checked retain an unowned reference costs on every access.
     unowned(unsafe) let worker: Worker
     let id: Int
+    /// The client's socket: events, receive and send loops.
+    private let channel = SocketChannel()
     private let fd: Int32
-    private var readEvent: OpaquePointer?
-    private var writeEvent: OpaquePointer?
-    private var writeEventActive = false
 
     /// An unfinished request carried over between reads.
-    private let input = ByteBuffer()
+    private var input: ByteBuffer { channel.input }
     /// Reply bytes ready to be written (appended through appendToOutput).
     private let output = ByteBuffer()
     private var parser: RequestParser
@@ -66,16 +65,11 @@ final class ClientConnection {
 
     /// Registers with the event loop; the connection keeps itself alive until close().
     func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        readEvent = event_new(worker.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, context in
-            let client = Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue()
-            client.handleReadable()
-        }, context)
-        writeEvent = event_new(worker.base, fd, Int16(EV_WRITE | EV_PERSIST), { _, _, context in
-            let client = Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue()
-            client.flush()
-        }, context)
-        event_add(readEvent, nil)
+        channel.open(fd, base: worker.base, context: Unmanaged.passRetained(self).toOpaque(), readable: { _, _, context in
+            Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue().handleReadable()
+        }, writable: { _, _, context in
+            Unmanaged<ClientConnection>.fromOpaque(context!).takeUnretainedValue().flush()
+        })
     }
 
     private var log: Logger { worker.context.logger }
@@ -84,44 +78,20 @@ final class ClientConnection {
 
     private func handleReadable() {
         defer { if let watch = worker.partialRequests { notePartialRequest(watch) } }
-        let scratch = worker.readScratch
-        for _ in 0..<16 {
-            guard !isClosed && !isClosing && !inputEnded else { return }
-            let received: Int
-            if input.isEmpty {
-                received = recv(fd, scratch.baseAddress, scratch.count, 0)
-                if received > 0 {
-                    let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<received])
-                    let consumed = process(bytes)
-                    if consumed < received {
-                        worker.spareBuffers.lend(to: input)
-                        input.append(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
-                    }
-                }
-            } else {
-                input.reserveWritable(16 * 1024)
-                let tail = input.writableTail
-                received = recv(fd, tail.baseAddress, tail.count, 0)
-                if received > 0 {
-                    input.commitWritten(received)
-                    input.consume(process(input.readableBytes))
-                }
-            }
-            if received > 0 { worker.counters.add(.bytesRead, received) }
-            if received == 0 {
-                endOfInput()
-                return
-            }
-            if received < 0 {
-                let error = errno
-                if error == EINTR { continue }
-                if error == EAGAIN || error == EWOULDBLOCK { break }
-                abort()
-                return
-            }
-            if received < scratch.count { break }
+        var received = 0
+        let end = channel.receive(scratch: worker.readScratch, spare: worker.spareBuffers, received: &received,
+                                  while: { !isClosed && !isClosing && !inputEnded }, process: process)
+        if received > 0 { worker.counters.add(.bytesRead, received) }
+        switch end {
+        case .drained:
+            worker.spareBuffers.reclaim(input)
+        case .stopped:
+            break
+        case .closedByPeer:
+            endOfInput()
+        case .failed:
+            abort()
         }
-        worker.spareBuffers.reclaim(input)
     }
 
     /// Parses and dispatches every complete request; returns the bytes used.
@@ -252,7 +222,7 @@ final class ClientConnection {
     private func stopReading() {
         guard !inputEnded else { return }
         inputEnded = true
-        if let readEvent { event_del(readEvent) }
+        channel.setReading(false)
     }
 
     // MARK: - Data blocks
@@ -389,26 +359,20 @@ final class ClientConnection {
     /// left may end in the middle of a value.
     func flush() {
         guard !isClosed && !isClosing else { return }
-        while !output.isEmpty {
-            let bytes = output.readableBytes
-            let written = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-            if written > 0 {
-                worker.counters.add(.bytesWritten, written)
-                output.consume(written)
-                continue
-            }
-            let error = errno
-            if written < 0 && error == EINTR { continue }
-            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
-                setWriteEvent(true)
-                applyBackpressure()
-                return
-            }
+        var written = 0
+        let end = channel.send(output, written: &written)
+        if written > 0 { worker.counters.add(.bytesWritten, written) }
+        switch end {
+        case .sent:
+            break
+        case .wouldBlock:
+            applyBackpressure()
+            return
+        case .failed:
             abort()
             return
         }
         applyBackpressure()
-        setWriteEvent(false)
         // Idle clients keep no buffer (thousands of them may be open); the
         // next reply borrows the memory back.
         worker.spareBuffers.reclaim(output)
@@ -428,17 +392,11 @@ final class ClientConnection {
         } else if pending > ClientLimits.pauseReadingAbove && !readPaused && !inputEnded {
             readPaused = true
             worker.context.stats.limits.readingPausedForOutput.add(1)
-            if let readEvent { event_del(readEvent) }
+            channel.setReading(false)
         } else if pending < ClientLimits.resumeReadingBelow && readPaused {
             readPaused = false
-            if !inputEnded, let readEvent { event_add(readEvent, nil) }
+            if !inputEnded { channel.setReading(true) }
         }
-    }
-
-    private func setWriteEvent(_ active: Bool) {
-        guard active != writeEventActive, let writeEvent else { return }
-        if active { event_add(writeEvent, nil) } else { event_del(writeEvent) }
-        writeEventActive = active
     }
 
     // MARK: - Closing
@@ -458,11 +416,7 @@ final class ClientConnection {
             partialSince = 0
             worker.partialRequests?.unwatch(self)
         }
-        event_free(readEvent)
-        event_free(writeEvent)
-        readEvent = nil
-        writeEvent = nil
-        Glibc.close(fd)
+        channel.close()
         // A value cut short: pad it so the backend refuses it.
         let remaining = parser.dataRemaining
         // Slots first: what the jobs still answer goes nowhere.
@@ -483,7 +437,6 @@ final class ClientConnection {
             streamCapture = nil
             executor.captureAbandoned(capture)  // never sent: the value is incomplete
         }
-        input.releaseStorage()
         output.releaseStorage()
         worker.context.stats.clientConnections.add(-1)
         log.debug("client \(id) closed")
