@@ -21,8 +21,13 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The Swift standard library and runtime are linked statically and no
+# $ORIGIN rpath is added: the binary needs only libc, libstdc++ and libevent,
+# so it runs (make install, make deb) where the toolchain is not.
+RELEASE_FLAGS = -c release --static-swift-stdlib --disable-local-rpath
+
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 test: deps
 	$(SWIFT) build --build-tests
