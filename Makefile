@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench bench-full bench-alloc fuzz soak test-asan test-tsan test-leaks install install-files uninstall clean
+.PHONY: all deps build release deb test run bench bench-full bench-alloc fuzz soak test-asan test-tsan test-leaks install install-files uninstall clean
 
 # make install: PREFIX and DESTDIR as usual; the unit, the health check and the
 # man page go with the binary (see README, "Install").
@@ -34,6 +34,12 @@ test: deps
 	bash scripts/fuzz.sh 10
 	bash scripts/check-install.sh $(CURDIR)/.build/debug/magent
 	MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build
+
+# make deb: the Debian package of the release binary, in $(DEBDIR) (see README, "Install").
+DEBDIR ?= $(CURDIR)/.build/deb
+
+deb: release
+	bash scripts/build-deb.sh .build/release/magent $(DEBDIR)
 
 run: release
 	bash scripts/run-local.sh
