@@ -33,6 +33,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	bash scripts/fuzz.sh 10
 	bash scripts/check-install.sh $(CURDIR)/.build/debug/magent
+	bash scripts/check-deb.sh
 	MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build
 
 # make deb: the Debian package of the release binary, in $(DEBDIR) (see README, "Install").
