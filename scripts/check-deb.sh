@@ -67,6 +67,10 @@ debs=("$work"/out/magent_*.deb)
 deb=${debs[0]}
 swift_path=$(command -v swift) || { echo "check-deb: no swift on PATH to locate the toolchain" >&2; exit 1; }
 toolchain=$(dirname "$(dirname "$(dirname "$(realpath "$swift_path")")")")
+# Hidden under an empty tmpfs below: only a folder of its own, as /opt/swift.
+case $toolchain in
+    / | /usr | /usr/local | /opt) echo "check-deb: the toolchain lives in $toolchain, which cannot be hidden" >&2; exit 1 ;;
+esac
 arch=$(dpkg --print-architecture)
 
 # --- control fields ---------------------------------------------------------
