@@ -86,9 +86,12 @@ version=$(field Version)
 grep -q "^$(sed -n 's/.*static let number = "\([^"]*\)".*/\1/p' Sources/MagentCore/Configuration/MagentVersion.swift)-" <<< "$version" \
     || fail "Version $version is not the program's version"
 [[ $(field Maintainer) =~ ^[^\<]+\ \<[^@\>]+@[^\>]+\>$ ]] || fail "Maintainer is not 'name <address>'"
-summary=$(field Description | head -1)
+# (No `producer | head` or `producer | grep -q` here: with pipefail the
+# producer's SIGPIPE would fail the pipeline.)
+description=$(field Description)
+summary=${description%%$'\n'*}
 [ "${#summary}" -le 80 ] && [ -n "$summary" ] || fail "Description summary is empty or longer than 80 characters"
-[ "$(field Description | wc -l)" -ge 3 ] || fail "Description has no long description"
+[ "$(wc -l <<< "$description")" -ge 3 ] || fail "Description has no long description"
 depends=$(field Depends)
 pre_depends=$(field Pre-Depends)
 grep -q "init-system-helpers" <<< "$pre_depends" || fail "no Pre-Depends on init-system-helpers (deb-systemd-helper)"
@@ -112,14 +115,14 @@ libevent_package=
 while read -r library; do
     owner=
     for candidate in "$library" "/usr$library" "$(realpath "$library")"; do
-        owner=$(dpkg -S "$candidate" 2>/dev/null | head -1 | cut -d: -f1) && [ -n "$owner" ] && break
+        owner=$(dpkg -S "$candidate" 2>/dev/null | sed -n '1s/:.*//p') && [ -n "$owner" ] && break
     done
     if [ -z "$owner" ]; then fail "no package ships $library"; continue; fi
     case $library in */libevent*) libevent_package=$owner ;; esac
-    clause=$(tr ',' '\n' <<< "$depends" | sed 's/^ *//' | awk -v name="$owner" '$1 == name' | head -1)
+    clause=$(tr ',' '\n' <<< "$depends" | sed 's/^ *//' | awk -v name="$owner" '$1 == name && !found { print; found = 1 }')
     if [ -z "$clause" ]; then fail "Depends does not name $owner (for $library)"; continue; fi
     minimum=$(sed -n 's/^[^ ]* (>= \(.*\))$/\1/p' <<< "$clause")
-    installed=$(dpkg-query -W -f='${Version}' "$owner" 2>/dev/null | head -1)
+    installed=$(dpkg-query -W -f='${Version}\n' "$owner" 2>/dev/null | sed -n 1p)
     if [ -n "$minimum" ] && ! dpkg --compare-versions "$installed" ge "$minimum"; then
         fail "Depends asks $clause, this machine has $owner $installed"
     fi
@@ -136,7 +139,8 @@ while read -r library; do
         *) fail "the binary needs $library (only libc, libm, libstdc++, libgcc_s and libevent expected)" ;;
     esac
 done <<< "$needed"
-readelf -S "$binary" | grep -q '\.symtab' && fail "the binary is not stripped"
+sections=$(readelf -S "$binary")
+grep -q '\.symtab' <<< "$sections" && fail "the binary is not stripped"
 usage=$("$binary" -h 2>&1 || true)
 grep -q -- "--metrics-port" <<< "$usage" || fail "the packaged magent -h does not run"
 
@@ -189,8 +193,8 @@ done
 if command -v man >/dev/null 2>&1; then
     warnings=$(MANWIDTH=80 man --warnings -l "$root/usr/share/man/man1/magent.1.gz" 2>&1 >/dev/null || true)
     [ -z "$warnings" ] || fail "man page warnings: $warnings"
-    MANWIDTH=80 man -l "$root/usr/share/man/man1/magent.1.gz" 2>/dev/null | grep -q "stats servers" \
-        || fail "the packaged man page does not render"
+    page=$(MANWIDTH=80 man -l "$root/usr/share/man/man1/magent.1.gz" 2>/dev/null || true)
+    grep -q "stats servers" <<< "$page" || fail "the packaged man page does not render"
 fi
 unit=$root/lib/systemd/system/magent.service
 grep -q '^ExecStart=/usr/bin/magent -D -u ${MAGENT_USER} ' "$unit" || fail "the unit does not start /usr/bin/magent"

@@ -213,7 +213,8 @@ case $(status_of) in "not known" | "unknown ok not-installed") ;; *) fail "after
 getent passwd magent >/dev/null && fail "purge left the magent user"
 getent group magent >/dev/null && fail "purge left the magent group"
 [ ! -e "$wants" ] && [ ! -L "$wants" ] || fail "purge left $wants"
-ls /var/lib/systemd/deb-systemd-helper-enabled/ 2>/dev/null | grep -q magent && fail "purge left deb-systemd-helper's state"
+state=$(ls /var/lib/systemd/deb-systemd-helper-enabled/ 2>/dev/null || true)
+grep -q magent <<< "$state" && fail "purge left deb-systemd-helper's state"
 while read -r path; do
     [ -d "$path" ] || [ ! -e "$path" ] || fail "purge left $path"
 done < "$here/files"
