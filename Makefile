@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release test run bench bench-full bench-alloc fuzz soak test-asan test-tsan test-leaks install install-files uninstall clean
+.PHONY: all deps build release deb test run bench bench-full bench-alloc fuzz soak test-asan test-tsan test-leaks install install-files uninstall clean
 
 # make install: PREFIX and DESTDIR as usual; the unit, the health check and the
 # man page go with the binary (see README, "Install").
@@ -21,14 +21,26 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The Swift standard library and runtime are linked statically and no
+# $ORIGIN rpath is added: the binary needs only libc, libstdc++ and libevent,
+# so it runs (make install, make deb) where the toolchain is not.
+RELEASE_FLAGS = -c release --static-swift-stdlib --disable-local-rpath
+
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 test: deps
 	$(SWIFT) build --build-tests
 	bash scripts/fuzz.sh 10
 	bash scripts/check-install.sh $(CURDIR)/.build/debug/magent
+	bash scripts/check-deb.sh
 	MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build
+
+# make deb: the Debian package of the release binary, in $(DEBDIR) (see README, "Install").
+DEBDIR ?= $(CURDIR)/.build/deb
+
+deb: release
+	bash scripts/build-deb.sh .build/release/magent $(DEBDIR)
 
 run: release
 	bash scripts/run-local.sh

@@ -39,8 +39,9 @@ check_layout() {
     if command -v man >/dev/null 2>&1; then
         warnings=$(MANWIDTH=80 man --warnings -l "$root$prefix/share/man/man1/magent.1" 2>&1 >/dev/null || true)
         [ -z "$warnings" ] || fail "man page warnings: $warnings"
-        MANWIDTH=80 man -l "$root$prefix/share/man/man1/magent.1" 2>/dev/null | grep -q "stats servers" \
-            || fail "man page does not render"
+        # Captured first: with pipefail, man's SIGPIPE after grep -q's match would fail the check.
+        page=$(MANWIDTH=80 man -l "$root$prefix/share/man/man1/magent.1" 2>/dev/null || true)
+        grep -q "stats servers" <<< "$page" || fail "man page does not render"
     fi
     # Settings an operator wrote survive a reinstall and an uninstall.
     echo 'MAGENT_SERVERS="-s 127.0.0.1:1"' > "$root/etc/default/magent"

@@ -13,6 +13,10 @@ packages+=(php-cli php-memcache php-memcached libspymemcached-java python3 pytho
 packages+=(nutcracker util-linux)
 # make test-leaks runs the proxy under valgrind.
 packages+=(valgrind)
+# make deb and scripts/check-deb.sh: dpkg-deb and dpkg-shlibdeps (dpkg-dev), strip and
+# readelf (binutils), the maintainer scripts' adduser and deb-systemd-helper
+# (init-system-helpers), unshare and mount (util-linux, mount), man -l (man-db).
+packages+=(dpkg-dev binutils adduser init-system-helpers mount man-db)
 # spymemcached's test client is compiled at test time: a JDK only where javac is missing.
 if ! command -v javac >/dev/null 2>&1; then packages+=(default-jdk-headless); fi
 
@@ -27,8 +31,10 @@ if ((${#missing[@]} > 0)); then
     echo "install-deps: installing ${missing[*]}"
     sudo_cmd=()
     if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Other checkouts on the same machine may be installing too: wait for dpkg's lock.
+    apt_options=(-o DPkg::Lock::Timeout=600)
+    "${sudo_cmd[@]}" apt-get "${apt_options[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get "${apt_options[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
