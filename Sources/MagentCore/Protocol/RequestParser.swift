@@ -329,28 +329,7 @@ struct LineText {
         return true
     }
 
-    func uint64(_ token: ByteRange) -> UInt64? {
-        guard token.count > 0 && token.count <= 20 else { return nil }
-        var value: UInt64 = 0
-        for index in token.start..<token.end {
-            let digit = input[index] &- 48
-            guard digit < 10 else { return nil }
-            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = shifted.addingReportingOverflow(UInt64(digit))
-            if overflow1 || overflow2 { return nil }
-            value = sum
-        }
-        return value
-    }
+    func uint64(_ token: ByteRange) -> UInt64? { LineTokens.decimal(input, token) }
 
-    func int64(_ token: ByteRange) -> Int64? {
-        guard token.count > 0 else { return nil }
-        if input[token.start] == 45 {
-            guard let magnitude = uint64(ByteRange(start: token.start + 1, count: token.count - 1)),
-                  magnitude <= UInt64(Int64.max) else { return nil }
-            return -Int64(magnitude)
-        }
-        guard let magnitude = uint64(token), magnitude <= UInt64(Int64.max) else { return nil }
-        return Int64(magnitude)
-    }
+    func int64(_ token: ByteRange) -> Int64? { LineTokens.signedDecimal(input, token) }
 }

@@ -69,10 +69,15 @@ struct WriteJob: Equatable, Sendable {
             && backup != .pending && backup != .held && !checksKeptDeletes
     }
 
-    /// The backup's VA lines must be checked for kept deletes (a restore).
-    var checksKeptDeletes: Bool {
-        if case .restoring = state { return true }
-        return false
+    /// While the key is restored, the backup's VA line must be checked for a
+    /// kept delete (a key deleted while the backup was away is not restored).
+    var checksKeptDeletes: Bool { isRestoring }
+
+    private var isRestoring: Bool {
+        switch state {
+        case .restoring: return true
+        case .idle, .writing: return false
+        }
     }
 
     mutating func handle(_ event: JobEvent) -> JobActions {

@@ -23,21 +23,17 @@ public final class LimitCounters: Sendable {
 
     /// `STAT name value` lines: each limit's setting, then how often it was hit.
     public func render(configuration: Configuration) -> String {
-        var text = ""
-        text += "STAT limit_max_connections \(configuration.maxConnections)\r\n"
-        text += "STAT limit_max_line \(ProtocolLimits.maxCommandLine)\r\n"
-        text += "STAT limit_max_retrieval_line \(ProtocolLimits.maxRetrievalLine)\r\n"
-        text += "STAT limit_max_value_size \(configuration.maxValueSize)\r\n"
-        text += "STAT limit_output_pause \(ClientLimits.pauseReadingAbove)\r\n"
-        text += "STAT limit_max_output \(ClientLimits.maxPendingOutput)\r\n"
-        text += "STAT limit_client_timeout_ms \(configuration.clientTimeoutMilliseconds)\r\n"
-        text += "STAT connections_refused \(connectionsRefused.current)\r\n"
-        text += "STAT accept_paused_no_descriptors \(acceptPausedNoDescriptors.current)\r\n"
-        text += "STAT lines_too_long \(linesTooLong.current)\r\n"
-        text += "STAT values_too_large \(valuesTooLarge.current)\r\n"
-        text += "STAT reading_paused_for_output \(readingPausedForOutput.current)\r\n"
-        text += "STAT output_limit_disconnects \(outputLimitDisconnects.current)\r\n"
-        text += "STAT client_timeouts \(clientTimeouts.current)\r\n"
-        return text + "END\r\n"
+        var lines = StatLines()
+        let settings = [("limit_max_connections", configuration.maxConnections), ("limit_max_line", ProtocolLimits.maxCommandLine),
+                        ("limit_max_retrieval_line", ProtocolLimits.maxRetrievalLine), ("limit_max_value_size", configuration.maxValueSize),
+                        ("limit_output_pause", ClientLimits.pauseReadingAbove), ("limit_max_output", ClientLimits.maxPendingOutput),
+                        ("limit_client_timeout_ms", configuration.clientTimeoutMilliseconds)]
+        for (name, value) in settings { lines.add(name, value) }
+        let counters = [("connections_refused", connectionsRefused), ("accept_paused_no_descriptors", acceptPausedNoDescriptors),
+                        ("lines_too_long", linesTooLong), ("values_too_large", valuesTooLarge),
+                        ("reading_paused_for_output", readingPausedForOutput),
+                        ("output_limit_disconnects", outputLimitDisconnects), ("client_timeouts", clientTimeouts)]
+        for (name, counter) in counters { lines.add(name, counter.current) }
+        return lines.ended
     }
 }

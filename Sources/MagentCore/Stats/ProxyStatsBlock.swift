@@ -7,28 +7,29 @@ public enum ProxyStatsBlock {
     }
 
     static func render(_ snapshot: StatsSnapshot) -> String {
-        var text = "STAT pid \(snapshot.pid)\r\n"
-        text += "STAT uptime \(snapshot.uptimeSeconds)\r\n"
-        text += "STAT time \(snapshot.time)\r\n"
-        text += "STAT version \(MagentVersion.number)\r\n"
-        text += "STAT threads \(snapshot.threads)\r\n"
-        text += "STAT curr_connections \(snapshot.currentConnections)\r\n"
-        text += "STAT max_connections \(snapshot.maxConnections)\r\n"
+        var lines = StatLines()
+        lines.add("pid", snapshot.pid)
+        lines.add("uptime", snapshot.uptimeSeconds)
+        lines.add("time", snapshot.time)
+        lines.add("version", MagentVersion.number)
+        lines.add("threads", snapshot.threads)
+        lines.add("curr_connections", snapshot.currentConnections)
+        lines.add("max_connections", snapshot.maxConnections)
         for counter in [ProxyCounter.totalConnections, .rejectedConnections] {
-            text += "STAT \(counter.name) \(snapshot.counters[counter] ?? 0)\r\n"
+            lines.add(counter.name, snapshot.counters[counter] ?? 0)
         }
         for (command, count) in snapshot.commands {
-            text += "STAT cmd_\(command.verb) \(count)\r\n"
+            lines.add("cmd_\(command.verb)", count)
         }
-        text += "STAT get_keys \(snapshot.counters[.getKeys] ?? 0)\r\n"
-        text += "STAT get_hits \(snapshot.counters[.getHits] ?? 0)\r\n"
-        text += "STAT get_misses \(snapshot.getMisses)\r\n"
+        lines.add("get_keys", snapshot.counters[.getKeys] ?? 0)
+        lines.add("get_hits", snapshot.counters[.getHits] ?? 0)
+        lines.add("get_misses", snapshot.getMisses)
         for counter in ProxyCounter.allCases where ![.totalConnections, .rejectedConnections, .getKeys, .getHits].contains(counter) {
-            text += "STAT \(counter.name) \(snapshot.counters[counter] ?? 0)\r\n"
+            lines.add(counter.name, snapshot.counters[counter] ?? 0)
         }
-        text += "STAT servers_up \(snapshot.serversUp)\r\n"
-        text += "STAT servers_down \(snapshot.servers.count - snapshot.serversUp)\r\n"
-        text += "STAT pending_deletes_dropped \(snapshot.pendingDeletesDropped)\r\n"
-        return text + "END\r\n"
+        lines.add("servers_up", snapshot.serversUp)
+        lines.add("servers_down", snapshot.servers.count - snapshot.serversUp)
+        lines.add("pending_deletes_dropped", snapshot.pendingDeletesDropped)
+        return lines.ended
     }
 }

@@ -7,22 +7,22 @@ public enum ServerStatsBlock {
     }
 
     static func render(_ snapshot: StatsSnapshot) -> String {
-        var text = ""
+        var lines = StatLines()
         for server in snapshot.servers {
             let name = server.statName
-            text += "STAT \(name):address \(server.address)\r\n"
-            text += "STAT \(name):state \(server.state)\r\n"
-            text += "STAT \(name):refill_copied \(server.refillCopied)\r\n"
-            text += "STAT \(name):refill_left \(server.refillLeft)\r\n"
-            text += "STAT \(name):pending_deletes \(server.pendingDeletes)\r\n"
+            lines.add(name, "address", server.address)
+            lines.add(name, "state", server.state)
+            lines.add(name, "refill_copied", server.refillCopied)
+            lines.add(name, "refill_left", server.refillLeft)
+            lines.add(name, "pending_deletes", server.pendingDeletes)
             for counter in ServerCounter.allCases {
-                text += "STAT \(name):\(counter.name) \(server.counters[counter] ?? 0)\r\n"
+                lines.add(name, counter.name, server.counters[counter] ?? 0)
             }
-            text += "STAT \(name):idle_connections \(server.idleConnections)\r\n"
-            text += "STAT \(name):marked_down \(server.markedDown)\r\n"
-            text += "STAT \(name):recoveries \(server.recoveries)\r\n"
+            lines.add(name, "idle_connections", server.idleConnections)
+            lines.add(name, "marked_down", server.markedDown)
+            lines.add(name, "recoveries", server.recoveries)
         }
-        text += "STAT pending_deletes_dropped \(snapshot.pendingDeletesDropped)\r\n"
-        return text + "END\r\n"
+        lines.add("pending_deletes_dropped", snapshot.pendingDeletesDropped)
+        return lines.ended
     }
 }
