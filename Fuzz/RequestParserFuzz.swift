@@ -55,7 +55,7 @@ private func checkRequest(_ request: ParsedRequest, in bytes: UnsafeRawBufferPoi
         precondition(range.start >= 0 && range.end <= request.lineLength, "a range outside the line")
     }
     if request.command.isRetrieval {
-        var keys = KeyIterator(keys: request.keys)
+        var keys = LineTokens(range: request.keys)
         var count = 0
         while let key = keys.next(in: bytes) {
             precondition(key.count > 0 && key.count <= ProtocolLimits.maxKeyLength, "a key of \(key.count) bytes")
