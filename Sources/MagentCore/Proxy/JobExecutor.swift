@@ -40,9 +40,10 @@ final class JobExecutor {
     /// Runs the job's first event: it sends its first requests. `client` is
     /// the one that made the request (a streamed value comes from it).
     func start(_ handle: JobHandle, record: JobRecord, client: ClientConnection?) {
+        let outer = startingClient  // a job started by another job's actions
         startingClient = client
         dispatch(handle, record: record, .start(status(record.route)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-        startingClient = nil
+        startingClient = outer
     }
 
     /// What the job's servers look like now.
@@ -89,6 +90,13 @@ final class JobExecutor {
 
     func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
         guard let record = record(entry) else { return }
+        if entry.shape == .retrieval {
+            // An error where VALUE blocks or END belong: the server failed this request.
+            let replyStarted = slots.slot(record.slot)?.emitted ?? false
+            dispatch(entry.job, record: record, .failed(entry.role, .protocolError, status(record.route), replyStarted: replyStarted),
+                     bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            return
+        }
         dispatch(entry.job, record: record, .line(entry.role, ReplyLine(bytes), status(record.route)), bytes: bytes)
     }
 

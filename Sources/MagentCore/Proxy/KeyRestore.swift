@@ -7,25 +7,32 @@ struct KeyRestore: Equatable, Sendable {
     /// The backup had the key (and no delete is kept for it there): its copy
     /// is being kept, to be added to the primary.
     private(set) var keptCopy = false
+    /// The copy's value has not ended yet: a failure now leaves it cut off.
+    private var valueOpen = false
     /// The backup's copy is not to be restored: the key was deleted while the
     /// backup was away.
     private var skipping = false
 
-    /// An event of the backup's reply. Returns the actions, and true once the
-    /// reply is over (a value, a miss, an error or a failure).
+    /// An event of the backup's reply. Returns true once the reply is over (a
+    /// value, a miss, an error or a failure).
     mutating func handle(_ event: JobEvent, into actions: inout JobActions) -> Bool {
         switch event {
         case .itemStarted(_, let keptDelete):
             skipping = keptDelete
+            valueOpen = true
             if !keptDelete {
                 keptCopy = true
                 actions.append(.keepCopy(.add))
             }
             return false
-        case .itemBytes:
+        case .itemBytes(_, let endsItem):
+            if endsItem { valueOpen = false }
             if !skipping { actions.append(.keepCopy(.add)) }
             return false
         case .ended, .line, .failed:
+            // A value cut off by a failure is never written: the primary would
+            // read what follows it as the rest of the value.
+            if valueOpen { keptCopy = false }
             return true
         case .start, .valueCaptured, .valueAbandoned, .shareCompleted:
             return false

@@ -28,7 +28,16 @@ struct ReplicationJob: Equatable, Sendable {
             actions.append(.keepCopy(.set))
         case (.reading, .ended(_, let status)):
             state = .done
-            if status.backupUsable { actions.append(.send(found ? .keptCopy : .deleteKey, to: .backup)) }
+            if status.backupUsable {
+                // Written or deleted there now: a delete kept for the backup is
+                // forgotten (the copy is the newer state) or stays true.
+                if found { actions.append(.forgetDelete(.backup)) }
+                actions.append(.send(found ? .keptCopy : .deleteKey, to: .backup))
+            } else if !found && status.hasBackup {
+                // The key is gone from the primary and the backup is away: the
+                // backup must not bring it back.
+                actions.append(.keepDelete(.backup))
+            }
         case (.reading, .line), (.reading, .failed):
             state = .done  // the primary could not say: the backup is left as it is
         default:

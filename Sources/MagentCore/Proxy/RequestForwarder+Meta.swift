@@ -52,7 +52,7 @@ extension RequestForwarder {
             let plain = (command == .metaSet || command == .metaDelete) && flags.isPlainWrite(command)
             record.valueFollows = command == .metaSet && inlineValue == nil
             record.write = WriteJob(strategy: plain ? .parallel : .primaryFirst(.readBack),
-                                    isDelete: plain && command == .metaDelete,
+                                    isDelete: command == .metaDelete,
                                     forgetsDeleteOnSuccess: command == .metaSet || command == .metaArithmetic,
                                     valueFollows: record.valueFollows)
         }

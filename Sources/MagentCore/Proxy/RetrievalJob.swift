@@ -95,8 +95,10 @@ struct RetrievalJob: Equatable, Sendable {
                     if line == .unknownCommand { actions.append(.serverLacksMetaGets(role)) }
                     metaGetAnswered(role, keysLeft, into: &actions)
                 } else {
-                    // An error instead of VALUE/END: as if the server failed.
-                    failOver(role, status, reason: .protocolError, replyStarted: false, into: &actions)
+                    // The executor turns an error where VALUE or END belong into
+                    // `.failed` (with whether the reply started); a line here
+                    // is taken as a failure after the reply began.
+                    failOver(role, status, reason: .protocolError, replyStarted: true, into: &actions)
                 }
             case .metaRead(let replicatesOnHit, let missFailoverAllowed):
                 if role == .primary && line == .miss && missFailoverAllowed && !retried && status.backupUsable
@@ -121,8 +123,14 @@ struct RetrievalJob: Equatable, Sendable {
         case (.restoring(var restore), _):
             if restore.handle(event, into: &actions), let status = event.routeStatus {
                 restore.finish(status, into: &actions)
-                state = .asking(.primary, metaKeysLeft: 0)
-                actions.append(.send(.request, to: .primary))
+                if status.primaryUp {
+                    state = .asking(.primary, metaKeysLeft: 0)
+                    actions.append(.send(.request, to: .primary))
+                } else {
+                    // The primary went down meanwhile: the backup answers, or nobody.
+                    state = .asking(.primary, metaKeysLeft: 0)
+                    failOver(.primary, status, reason: .unavailable, replyStarted: false, into: &actions)
+                }
             } else {
                 state = .restoring(restore)
             }

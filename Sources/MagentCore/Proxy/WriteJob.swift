@@ -37,7 +37,7 @@ struct WriteJob: Equatable, Sendable {
     }
 
     let strategy: Strategy
-    /// A delete (text delete, plain md): a server that misses it gets it kept.
+    /// A delete (text delete, md): a server that misses it gets it kept.
     let isDelete: Bool
     /// A store (text writes but delete, ms, ma): a delete kept for a server
     /// that takes it is forgotten (the key is written again there).
@@ -90,7 +90,13 @@ struct WriteJob: Equatable, Sendable {
             if restore.handle(event, into: &actions), let status = event.routeStatus {
                 restore.finish(status, into: &actions)
                 state = .writing
-                sendToPrimaryWhenValueComplete(into: &actions)
+                if status.primaryUp {
+                    sendToPrimaryWhenValueComplete(into: &actions)
+                } else {
+                    // The primary went down meanwhile: never sent there, so the
+                    // backup takes the write instead.
+                    primaryNotReached(status, into: &actions)
+                }
             } else {
                 state = .restoring(restore)
                 handleValueEvent(event, into: &actions)
@@ -134,18 +140,11 @@ struct WriteJob: Equatable, Sendable {
             if role == .primary { primary = .failed } else { backup = .failed }
             if isDelete { actions.append(.keepDelete(role)) }
             if !resolved { actions.append(.dropOpenItem) }
-            // Never reached, so not applied there: the backup takes the write instead.
-            if role == .primary && reason.requestWasNotSent && primaryFirst && backup == .unused && status.backupUsable {
-                actions.append(.count(.writesToBackup))
-                if capturing {
-                    backup = .held
-                } else {
-                    backup = .pending
-                    actions.append(.send(.keptRequest, to: .backup))
-                }
-                return actions
+            if role == .primary && reason.requestWasNotSent {
+                primaryNotReached(status, into: &actions)
+            } else {
+                resolve(into: &actions)
             }
-            resolve(into: &actions)
 
         case (.writing, .valueCaptured), (.writing, .valueAbandoned):
             handleValueEvent(event, into: &actions)
@@ -193,6 +192,23 @@ struct WriteJob: Equatable, Sendable {
             resolved = true
             actions.append(.passFailure(.unavailable))
             actions.append(.completeReply)
+        }
+    }
+
+    /// The write never reached the primary, so it was not applied there: the
+    /// backup takes it instead (a parallel write has it already).
+    private mutating func primaryNotReached(_ status: RouteStatus, into actions: inout JobActions) {
+        if primary == .held { primary = .failed }
+        guard primaryFirst && backup == .unused && status.backupUsable else {
+            resolve(into: &actions)
+            return
+        }
+        actions.append(.count(.writesToBackup))
+        if capturing {
+            backup = .held
+        } else {
+            backup = .pending
+            actions.append(.send(.keptRequest, to: .backup))
         }
     }
 
@@ -247,8 +263,12 @@ struct WriteJob: Equatable, Sendable {
     private mutating func replicate(_ status: RouteStatus, into actions: inout JobActions) {
         guard case .primaryFirst(let replication) = strategy, backup == .unused, status.backupUsable else { return }
         switch replication {
-        case .keptValueAsSet: actions.append(.send(.keptValueAsSet, to: .backup))
-        case .readBack: actions.append(.startReplication)
+        case .keptValueAsSet:
+            // Written there now: a delete kept for the backup must not undo it.
+            actions.append(.forgetDelete(.backup))
+            actions.append(.send(.keptValueAsSet, to: .backup))
+        case .readBack:
+            actions.append(.startReplication)
         }
     }
 
