@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite(.serialized) struct CompatibilityTests {

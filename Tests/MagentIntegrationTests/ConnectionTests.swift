@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite(.serialized) struct ConnectionTests {
@@ -341,11 +342,4 @@ import Testing
         let now = openDescriptors()
         #expect(now >= 0 && now <= baseline + 4, "descriptors: \(baseline) before, \(now) after")
     }
-}
-
-/// Failures collected from several threads.
-final class FailureLog: Sendable {
-    private let list = ThreadLock<[String]>([])
-    func add(_ entry: String) { list.withLock { $0.append(entry) } }
-    var entries: [String] { list.withLock { $0 } }
 }

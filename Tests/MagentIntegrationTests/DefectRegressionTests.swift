@@ -3,26 +3,17 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
-
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-func cpuSeconds(_ pid: pid_t) -> Double? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    // After the command: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
 
 /// Expects the process to use (almost) no CPU while idle for `seconds`.
 func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let before = cpuSeconds(pid) else {
+    guard let before = ProcessTable.cpuSeconds(pid) else {
         Issue.record("no /proc/\(pid)/stat", sourceLocation: sourceLocation)
         return
     }
     sleep(seconds: seconds)
-    guard let after = cpuSeconds(pid) else {
+    guard let after = ProcessTable.cpuSeconds(pid) else {
         Issue.record("process \(pid) is gone", sourceLocation: sourceLocation)
         return
     }

@@ -4,28 +4,8 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
-
-/// Sends `request`, reads exactly `expected`'s length and checks both the bytes and
-/// that the reply came within `within` seconds.
-func expectTimely(_ client: TextClient, _ request: String, _ expected: String, within: Double,
-                  sourceLocation: SourceLocation = #_sourceLocation) {
-    let started = now()
-    client.expect(request, expected, timeout: within + 2, sourceLocation: sourceLocation)
-    let elapsed = now() - started
-    #expect(elapsed < within, "reply to \"\(escaped(bytes(request)))\" took \(elapsed) s", sourceLocation: sourceLocation)
-}
-
-/// Sends `request` and reads one line within `within` seconds.
-func timelyLine(_ client: TextClient, _ request: String, within: Double,
-                sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    let started = now()
-    try client.send(request)
-    let line = try client.readLine(timeout: within + 2)
-    let elapsed = now() - started
-    #expect(elapsed < within, "reply to \"\(escaped(bytes(request)))\" took \(elapsed) s", sourceLocation: sourceLocation)
-    return line
-}
 
 @Suite(.serialized) struct FailoverTests {
     @Test func killedPrimaryIsReplacedByItsBackup() throws {

@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite struct MetaGetTranslationTests {

@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite struct ProtocolTests {
