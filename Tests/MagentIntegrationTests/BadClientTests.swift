@@ -12,14 +12,7 @@ import MagentTestKit
 func limitStats(_ port: UInt16, through existing: TextClient? = nil) throws -> [String: Int] {
     let client = try existing ?? TextClient(port: port)
     defer { if existing == nil { client.close() } }
-    try client.send("stats limits\r\n")
-    let block = try client.read(until: "END\r\n")
-    var result: [String: Int] = [:]
-    for line in block.components(separatedBy: "\r\n") {
-        let parts = fields(line)
-        if parts.count == 3, parts[0] == "STAT", let value = Int(parts[2]) { result[parts[1]] = value }
-    }
-    return result
+    return StatLines.numbers(try client.stats("stats limits"))
 }
 
 /// A fresh client is served correctly (a write and a read through the proxy,

@@ -243,9 +243,9 @@ import MagentTestKit
         defer { fast.stop() }
         let magent = try Magent(["-s", slow.address, "-s", fast.address, "-t", "1"])
         defer { magent.stop() }
-        let names = ["127.0.0.1-\(slow.port)", fast.placementName]
-        let onSlow = (0..<1000).lazy.map { "s\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 0 }!
-        let onFast = (0..<1000).lazy.map { "f\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 1 }!
+        let names = [slow.placementName, fast.placementName]
+        let onSlow = try Placement.key(onPrimary: 0, of: names, prefix: "s")
+        let onFast = try Placement.key(onPrimary: 1, of: names, prefix: "f")
         try fast.set(onFast, "fast")
         let client = try magent.client()
         // In request order, even across servers (the fast one answers first).

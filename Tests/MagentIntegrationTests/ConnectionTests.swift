@@ -104,19 +104,8 @@ import MagentTestKit
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/stale.sock"
         // A socket file nobody listens on any more.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let pathBytes = Array(path.utf8)
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        close(fd)
-        try #require(bound == 0 && access(path, F_OK) == 0)
+        try Sockets.staleUnixSocketFile(at: path)
+        try #require(access(path, F_OK) == 0)
         #expect(!Sockets.acceptsUnix(path: path))
 
         let memcached = try Memcached()

@@ -530,10 +530,10 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
         defer { mocks.forEach { $0.stop() } }
         let magent = try Magent(mocks.flatMap { ["-s", $0.address] } + ["-t", "2"])
         defer { magent.stop() }
-        let names = mocks.map { "127.0.0.1-\($0.port)" }
+        let names = mocks.map(\.placementName)
         var keys: [String] = []
         for index in 0..<3 {
-            keys.append((0..<1000).lazy.map { "par\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == index }!)
+            keys.append(try Placement.key(onPrimary: index, of: names, prefix: "par"))
         }
         let client = try magent.client()
         expectTimely(client, "get " + keys.joined(separator: " ") + "\r\n", "END\r\n", within: delay * 2.4)

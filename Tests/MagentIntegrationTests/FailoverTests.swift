@@ -209,9 +209,9 @@ import MagentTestKit
         defer { dying.stop() }
         let backup = try Memcached()
         defer { backup.stop() }
-        let names = ["127.0.0.1-\(slow.port)", "127.0.0.1-\(dying.port)"]
-        let onSlow = (0..<1000).lazy.map { "s\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 0 }!
-        let onDying = (0..<1000).lazy.map { "d\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 1 }!
+        let names = [slow.placementName, dying.placementName]
+        let onSlow = try Placement.key(onPrimary: 0, of: names, prefix: "s")
+        let onDying = try Placement.key(onPrimary: 1, of: names, prefix: "d")
         try backup.set(onDying, "from-backup")
         let magent = try Magent(["-s", slow.address, "-s", dying.address, "-b", backup.address, "-t", "1"])
         defer { magent.stop() }
