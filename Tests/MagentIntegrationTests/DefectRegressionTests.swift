@@ -12,6 +12,7 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
         Issue.record("no /proc/\(pid)/stat", sourceLocation: sourceLocation)
         return
     }
+    // The scenario: an idle window, CPU use measured over it.
     sleep(seconds: seconds)
     guard let after = ProcessTable.cpuSeconds(pid) else {
         Issue.record("process \(pid) is gone", sourceLocation: sourceLocation)
@@ -69,7 +70,11 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
             try leaving.send(Text.set("gone", "x", noreply: true) + "get nr5\r\n" + Text.set("gone2", "y", noreply: true))
             leaving.close()
         }
-        sleep(seconds: 0.2)
+        // The proxy has handled every leaving client: only `client` is still open.
+        if let watch = try? cluster.watch() {  // none if magent died: checked next
+            defer { watch.close() }
+            try watch.waitForConnections(1)
+        }
         #expect(cluster.magent.isRunning, "magent died")
         let other = try cluster.client()
         other.expect("get gone gone2\r\n", Text.value("gone", "x") + Text.value("gone2", "y") + "END\r\n")
@@ -472,7 +477,11 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
             _ = try rude.read(count: 1000)
             rude.reset()
         }
-        sleep(seconds: 0.3)
+        // The proxy has handled every rude client: only `setup` is still open.
+        if let watch = try? cluster.watch() {  // none if magent died: checked next
+            defer { watch.close() }
+            try watch.waitForConnections(1)
+        }
         #expect(cluster.magent.isRunning, "magent died: signal \(String(describing: cluster.magent.process.terminatingSignal))")
         let client = try cluster.client()
         client.expect("version\r\n", Text.version)
