@@ -190,7 +190,16 @@ import MagentTestKit
             if round % 2 == 0 { leaving.reset() } else { leaving.close() }
         }
         // Past every deadline: the parts they left behind resolve with nobody to answer.
-        sleep(seconds: 0.8)
+        // (The leaving clients are closed, and every request sent to the stopped server
+        // has failed by its timeout.)
+        if let watch = try? cluster.watch() {  // none if magent died: checked next
+            defer { watch.close() }
+            try watch.waitForConnections(0)
+            try watch.waitForServers("every request to the stopped primary to fail by its timeout") { stats in
+                let sent = ServerStates.number(stats, "primary:1:requests")
+                return sent >= 0 && sent == ServerStates.number(stats, "primary:1:failed_requests")
+            }
+        }
         #expect(cluster.magent.isRunning, "magent died")
         let client = try cluster.client()
         expectTimely(client, "get \(liveKey)\r\n", Text.hit(liveKey, "ok"), within: 1.5)
