@@ -14,12 +14,13 @@ public final class Cluster {
     private let backupPlacement: KeyPlacement?
 
     /// Starts `primaryCount` + `backupCount` memcached servers and magent with
-    /// `-s`/`-b` for each (in order) plus `arguments`.
+    /// `-s`/`-b` for each (in order) plus `arguments`; each memcached gets
+    /// `memcachedArguments` after the harness's own.
     public init(primaries primaryCount: Int, backups backupCount: Int = 0, arguments: [String] = ["-t", "1"],
-                mode: PlacementMode = .modulo, unixPath: String? = nil) throws {
+                mode: PlacementMode = .modulo, unixPath: String? = nil, memcachedArguments: [String] = []) throws {
         var started: [Memcached] = []
         do {
-            for _ in 0..<(primaryCount + backupCount) { started.append(try Memcached()) }
+            for _ in 0..<(primaryCount + backupCount) { started.append(try Memcached(extraArguments: memcachedArguments)) }
             primaries = Array(started[0..<primaryCount])
             backups = Array(started[primaryCount...])
             var full: [String] = []

@@ -52,6 +52,27 @@ public final class Memcached {
         process = child
     }
 
+    /// How many times the running process was sent `command` (its first word),
+    /// from its -vv log ("<fd command ..." per command); 0 without -vv.
+    public func commandsReceived(_ command: String) -> Int {
+        process.standardError.split(separator: "\n").filter { line in
+            guard line.hasPrefix("<"), let space = line.firstIndex(of: " ") else { return false }
+            let words = line[line.index(after: space)...].split(separator: " ", maxSplits: 1)
+            return words.first.map(String.init) == command
+        }.count
+    }
+
+    /// Waits (bounded) until the proxy knows who this server is: started with -vv
+    /// (`extraArguments`), it has been asked `stats` twice. magent's health monitor
+    /// asks every server for its pid and version about once a second and starts a
+    /// probe only once it has taken in the last one's answer, so a second `stats`
+    /// proves the first answer was taken in. (The test's own `stats()` count too.)
+    public func waitUntilIdentified(timeout: Double = 10) throws {
+        guard extraArguments.contains("-vv") else { throw HarnessError("waitUntilIdentified needs memcached started with -vv") }
+        try waitFor("the proxy's second identity probe of memcached \(port)", timeout: timeout, interval: 0.05,
+                    detail: { "\(commandsReceived("stats")) seen" }) { commandsReceived("stats") >= 2 }
+    }
+
     public var address: String { "127.0.0.1:\(port)" }
     /// The server's name on magent's placement list.
     public var placementName: String { "127.0.0.1-\(port)" }

@@ -43,6 +43,15 @@ public final class MockBackend: @unchecked Sendable {
     /// The server's name on magent's placement list.
     public var placementName: String { "127.0.0.1-\(port)" }
     public var requestLines: [String] { lines.withLock { $0 } }
+
+    /// Waits (bounded) until the proxy knows who this server is: it has sent `stats`
+    /// twice. magent's health monitor asks for the pid and version about once a
+    /// second and starts a probe only once it has taken in the last one's answer.
+    public func waitUntilIdentified(timeout: Double = 10) throws {
+        try waitFor("the proxy's second identity probe of the mock on \(port)", timeout: timeout, interval: 0.05) {
+            requestLines.filter { $0 == "stats" }.count >= 2
+        }
+    }
     public var receivedBytes: [UInt8] { received.withLock { $0 } }
     /// Replies written (or attempted, when the proxy had closed the connection)
     /// so far, delayed ones counted once their delay is over.
