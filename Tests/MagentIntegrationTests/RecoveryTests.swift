@@ -70,24 +70,32 @@ enum RecoveryKit {
     /// Keys held by a memcached (`lru_crawler metadump all`, whose lines end in a
     /// bare "\n"; only its END has "\r\n"), percent-decoded.
     static func heldKeys(_ server: Memcached) throws -> [String] {
-        for _ in 0..<50 {
+        var dump = ""
+        // The crawler answers BUSY while it is still busy with another request: asked again until it is free.
+        try waitFor("the lru crawler of \(server.port) to be free", timeout: 5, interval: 0.1) {
             let client = try server.client()
             defer { client.close() }
             try client.send("lru_crawler metadump all\r\n")
-            let dump = try client.read(until: "\r\n")  // everything through END, or a BUSY line
-            if dump.hasPrefix("BUSY") {
-                sleep(seconds: 0.1)
-                continue
-            }
-            guard dump.hasSuffix("END\r\n") else { throw HarnessError("metadump answered \(escaped(bytes(dump)))") }
-            var keys: [String] = []
-            for line in dump.split(separator: "\n") where line.hasPrefix("key=") {
-                let field = line.dropFirst(4).prefix { $0 != " " }
-                keys.append(field.removingPercentEncoding ?? String(field))
-            }
-            return keys
+            dump = try client.read(until: "\r\n")  // everything through END, or a BUSY line
+            return !dump.hasPrefix("BUSY")
         }
-        throw HarnessError("lru crawler of \(server.port) stayed busy")
+        guard dump.hasSuffix("END\r\n") else { throw HarnessError("metadump answered \(escaped(bytes(dump)))") }
+        var keys: [String] = []
+        for line in dump.split(separator: "\n") where line.hasPrefix("key=") {
+            let field = line.dropFirst(4).prefix { $0 != " " }
+            keys.append(field.removingPercentEncoding ?? String(field))
+        }
+        return keys
+    }
+
+    /// Writes a key through `client` and waits (bounded) until `backup` holds it. A
+    /// client's requests to a server always travel on the same connection, in order,
+    /// so whatever the proxy sent the backup for this client's earlier requests has
+    /// been applied by then: what the backup holds now is final.
+    static func barrier(_ client: TextClient, backup: Memcached, sourceLocation: SourceLocation = #_sourceLocation) {
+        let key = "barrier:\(UInt32.random(in: 0...UInt32.max))"
+        client.expect(Text.set(key, "b"), "STORED\r\n", sourceLocation: sourceLocation)
+        eventually(backup, key, is: "b", timeout: 5, sourceLocation: sourceLocation)
     }
 
     // MARK: through the proxy
@@ -335,8 +343,9 @@ enum RecoveryKit {
 
     @Test func quickRestartIsDetectedByPid() throws {
         // 40 keys at 20 keys/s: the refill stays `recovering` for about 2 s, long enough to see.
-        let cluster = try Cluster(primaries: 2, backups: 1, arguments: ["-t", "1", "-vv", "--refill-rate", "20"])
-        let started = now()
+        // memcached -vv: its log shows the proxy's identity probes.
+        let cluster = try Cluster(primaries: 2, backups: 1, arguments: ["-t", "1", "-vv", "--refill-rate", "20"],
+                                  memcachedArguments: ["-vv"])
         defer { cluster.stop() }
         let primary = cluster.primaries[0]
         let keys = cluster.keys(onPrimary: 0, count: 40, prefix: "quiet")
@@ -345,7 +354,7 @@ enum RecoveryKit {
         Kit.waitHolds(cluster.backups[0], keys)
         client.close()
         // The monitor must have asked who it is at least once (it does every second).
-        sleep(seconds: 1.6 - (now() - started))
+        try primary.waitUntilIdentified()
         let oldPid = primary.process.pid
 
         let killed = now()
@@ -572,7 +581,12 @@ enum RecoveryKit {
         // The proxy notices the new pid (about a second) while the backup is away.
         let noticed = waitUntil(timeout: 4) { cluster.magent.process.standardError.contains("restarted (pid") }
         #expect(noticed, "the restart was not noticed:\n\(ServerStates.log(cluster))")
-        sleep(seconds: 0.3)
+        // The refill has been tried and held off: its source, the backup, is down.
+        try waitFor("the refill to be held off while the backup is away", timeout: 5, detail: { ServerStates.log(cluster) }) {
+            let log = cluster.magent.process.standardError
+            guard let restart = log.range(of: "restarted (pid") else { return false }
+            return log[restart.upperBound...].contains("(primary 1): refill interrupted (waiting for memcached")
+        }
 
         backup.resume()
         let settled = ServerStates.watch(cluster, timeout: 10, interval: 0.05) { stats in
@@ -691,7 +705,7 @@ enum RecoveryKit {
         client.expect("cas d:cas 7 0 2 \(unique)\r\nv2\r\n", "STORED\r\n")
         expectBackup("d:cas", Kit.Item(value: bytes("v2"), flags: 7, ttl: -1))
         client.expect("cas d:cas 7 0 2 \(unique)\r\nv3\r\n", "EXISTS\r\n")
-        sleep(seconds: 0.1)
+        Kit.barrier(client, backup: backup)
         expectBackup("d:cas", Kit.Item(value: bytes("v2"), flags: 7, ttl: -1))
 
         // touch: the backup's TTL follows.
@@ -710,7 +724,7 @@ enum RecoveryKit {
         try Kit.store(backup, "d:nothing", "backup only")
         client.expect(Text.set("d:nothing", "x", verb: "replace"), "NOT_STORED\r\n")
         client.expect("incr d:nothing 1\r\n", "NOT_FOUND\r\n")
-        sleep(seconds: 0.1)
+        Kit.barrier(client, backup: backup)
         expectBackup("d:nothing", Kit.Item(value: bytes("backup only"), flags: 0, ttl: -1))
         client.expectSilence()
     }
@@ -764,7 +778,9 @@ enum RecoveryKit {
         try Kit.store(backup, "mf:only", "from backup", flags: 7)
         client.expect("get mf:only\r\n", "END\r\n")
         client.expect("gets mf:only\r\n", "END\r\n")
-        sleep(seconds: 0.2)
+        // A write-back to the primary would have been queued before this write on the
+        // client's connection to it: once this is stored, the primary holds what it will.
+        client.expect(Text.set("mf:barrier", "b"), "STORED\r\n")
         #expect(try primary.getString("mf:only") == nil)
         let stats = try ServerStates.read(cluster)
         #expect(stats["primary:1:state"] == "up", "\(ServerStates.describe(stats))")
@@ -827,15 +843,16 @@ enum RecoveryKit {
     /// act on it, not on its absence.
     @Test func writesToAKeyNotYetRefilledActOnTheBackupsCopy() throws {
         // 1 key/s: the first 64 keys are copied at once, the other 36 a minute later.
-        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "-vv", "--refill-rate", "1"])
-        let started = now()
+        // memcached -vv: its log shows the proxy's identity probes.
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "-vv", "--refill-rate", "1"],
+                                  memcachedArguments: ["-vv"])
         defer { cluster.stop() }
         let (primary, backup) = (cluster.primaries[0], cluster.backups[0])
         let client = try cluster.client()
         let keys = (0..<100).map { "rel:\($0)" }
         Kit.setAll(client, keys.map { ($0, "10", 0) })
         Kit.waitHolds(backup, keys)
-        sleep(seconds: 1.3 - (now() - started))  // the proxy knows who the primary is
+        try primary.waitUntilIdentified()  // the proxy knows who the primary is
         primary.kill()
         try primary.restart()
         let partial = ServerStates.watch(cluster, timeout: 4) { ServerStates.number($0, "primary:1:refill_copied") == 64 }
@@ -854,9 +871,10 @@ enum RecoveryKit {
             let reply = try client.readLine()
             #expect(reply == expected, "\(escaped(bytes(request))) answered \(escaped(bytes(reply))) while the backup holds the key")
         }
-        sleep(seconds: 0.2)
-        let values = try Kit.fetch(client, Array(missing[0..<5]))
         let expected = [missing[0]: "11", missing[1]: "10x", missing[2]: "10", missing[3]: "rep", missing[4]: "10"]
+        // The writes reach the backup's copies asynchronously.
+        waitUntil(timeout: 5) { (try? backup.getMany(Array(missing[0..<5])).mapValues(text)) == expected }
+        let values = try Kit.fetch(client, Array(missing[0..<5]))
         #expect(values.mapValues { text($0.value) } == expected)
         #expect(try backup.getMany(Array(missing[0..<5])).mapValues(text) == expected, "the backup's copies")
     }
