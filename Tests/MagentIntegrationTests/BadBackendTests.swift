@@ -246,6 +246,7 @@ import MagentTestKit
                 }
             }.start()
         }
+        // The scenario: the load runs until stopAt, the primary stays stopped until resumeAt.
         sleep(seconds: stopAt - now())
         cluster.primaries[0].pause()
         sleep(seconds: resumeAt - now())

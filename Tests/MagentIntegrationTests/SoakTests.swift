@@ -144,6 +144,7 @@ private struct UnsafeWindow {
         var windows: [[UnsafeWindow]] = [[], [], []]
         var events = 0
         var memory: [(Double, Int)] = []
+        // The scenario: the load runs on its own a while before the first kill.
         sleep(seconds: min(5, duration / 6))
         for _ in 0..<10_000 {
             guard now() < chaosEnd - 2 else { break }
@@ -152,6 +153,7 @@ private struct UnsafeWindow {
             let victims: [Int] = roll < 7 ? [Int(random.next() % 3)] : roll < 9 ? [Int(random.next() % 2), 2] : [0, 1]
             let killedAt = now()
             for victim in victims { servers[victim].kill() }
+            // The scenario: the victims stay down a random 0.2-1.2 s under load.
             sleep(seconds: 0.2 + Double(random.next() % 1000) / 1000)
             for victim in victims {
                 do { try servers[victim].restart() } catch { failures.add("restart: \(error)") }
@@ -164,6 +166,7 @@ private struct UnsafeWindow {
             }
             if !repaired.done { failures.add("after killing \(victims): not up again: \(ServerStates.describe(repaired.last))") }
             for victim in victims { windows[victim].append(UnsafeWindow(start: killedAt, end: now())) }
+            // The scenario: a random 0-1.5 s of calm under load before the next event.
             sleep(seconds: Double(random.next() % 1500) / 1000)
         }
         #expect(group.wait(timeout: .now() + duration + 60) == .success, "client threads hung")
