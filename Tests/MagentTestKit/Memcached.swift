@@ -12,7 +12,7 @@ public final class Memcached {
     /// Arguments after the harness's own, kept across `restart()`.
     public let extraArguments: [String]
 
-    /// Starts memcached and waits until it accepts (retrying on a new port if the
+    /// Starts memcached and waits (bounded, 10 s) until it accepts (retrying on a new port if the
     /// chosen one was taken meanwhile).
     public init(port requestedPort: UInt16? = nil, listen: String = "127.0.0.1", extraArguments: [String] = []) throws {
         directory = try Environment.temporaryDirectory()
@@ -22,7 +22,7 @@ public final class Memcached {
         for attempt in 0..<3 {
             let port = try (attempt == 0 ? requestedPort : nil) ?? Ports.free()
             let child = try Self.spawn(port: port, listen: listen, directory: directory, extra: extraArguments)
-            if waitUntil(timeout: 5, { !child.isRunning || Sockets.accepts(port: port) }) && child.isRunning {
+            if waitUntil(timeout: 10, { !child.isRunning || Sockets.accepts(port: port) }) && child.isRunning {
                 self.port = port
                 self.process = child
                 return
@@ -45,7 +45,7 @@ public final class Memcached {
     public func restart() throws {
         process.stop(grace: Self.stopGrace)
         let child = try Self.spawn(port: port, listen: listenAddresses, directory: directory, extra: extraArguments)
-        guard waitUntil(timeout: 5, { !child.isRunning || Sockets.accepts(port: port) }), child.isRunning else {
+        guard waitUntil(timeout: 10, { !child.isRunning || Sockets.accepts(port: port) }), child.isRunning else {
             child.stop(grace: 1)
             throw HarnessError("memcached did not restart on \(port): \(child.standardError)")
         }
