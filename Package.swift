@@ -34,14 +34,21 @@ let package = Package(
             name: "LoadGenerator",
             dependencies: ["MagentCore", "CEventShim", "CLibEvent"]
         ),
+        // What the test targets share: processes started and stopped by PID on
+        // free loopback ports, blocking clients with deadlines, bounded polls.
+        .target(
+            name: "MagentTestKit",
+            dependencies: ["MagentCore"],
+            path: "Tests/MagentTestKit"
+        ),
         .testTarget(
             name: "MagentCoreTests",
-            dependencies: ["MagentCore"],
+            dependencies: ["MagentCore", "MagentTestKit"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "MagentIntegrationTests",
-            dependencies: ["MagentCore"]
+            dependencies: ["MagentCore", "MagentTestKit"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -32,6 +32,22 @@ function check_true(string $what, bool $condition, string $detail = ''): void {
     check($what . ($detail === '' ? '' : " ($detail)"), true, $condition);
 }
 
+/**
+ * Polls $condition every $interval seconds until it returns true or $timeout
+ * seconds have passed (then asks once more); returns whether it held. Every wait
+ * for a state in these scripts goes through here.
+ */
+function wait_until(callable $condition, float $timeout, float $interval = 0.02): bool {
+    $deadline = microtime(true) + $timeout;
+    $rounds = (int)ceil($timeout / $interval) + 2;
+    for ($round = 0; $round < $rounds; $round++) {
+        if ($condition()) { return true; }
+        if (microtime(true) >= $deadline) { break; }
+        usleep((int)($interval * 1_000_000));
+    }
+    return (bool)$condition();
+}
+
 /** Prints the tally and exits 1 if anything failed. */
 function finish(string $name): void {
     $failures = $GLOBALS['failures'];

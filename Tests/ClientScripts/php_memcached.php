@@ -111,7 +111,8 @@ check('touch code', 'RES_SUCCESS', code($m));
 check('touch missing', false, $m->touch("{$p}t_missing", 10));
 check('touch missing code', 'RES_NOTFOUND', code($m));
 check('get after touch', 'touched', $m->get("{$p}t"));
-usleep(3_100_000);
+// It expires 2 s after the touch (memcached's clock ticks once a second): polled, bounded.
+wait_until(fn() => $m->get("{$p}t") === false, 10, 0.1);
 check('expired after touch to 2 s', false, $m->get("{$p}t"));
 
 // increment / decrement.

@@ -24,6 +24,7 @@ case 'hold':
     $_SESSION['count'] = 1;
     $_SESSION['payload'] = ['list' => range(1, 50), 'text' => "multi\r\nline\r\nEND\r\n", 'utf8' => "h\u{e9}llo"];
     if ($readyFile !== '') { file_put_contents($readyFile, 'locked'); }
+    // The scenario: the writer keeps the session lock this long while another process waits for it.
     usleep((int)($holdSeconds * 1_000_000));
     $result['releasing'] = microtime(true);
     $result['write_ok'] = session_write_close();

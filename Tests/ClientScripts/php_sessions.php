@@ -44,24 +44,21 @@ function spawn(array $ini, string ...$arguments): array {
 /** Waits (bounded) for a worker and decodes its JSON line. */
 function collect(array $worker, string $what, float $timeout = 20): ?array {
     [$process, $pipes] = $worker;
-    $deadline = microtime(true) + $timeout;
     $output = '';
     $errors = '';
     $exitCode = null;
     stream_set_blocking($pipes[1], false);
     stream_set_blocking($pipes[2], false);
-    while (microtime(true) < $deadline) {
+    wait_until(function () use ($process, $pipes, &$output, &$errors, &$exitCode): bool {
         $output .= stream_get_contents($pipes[1]);
         $errors .= stream_get_contents($pipes[2]);
         $status = proc_get_status($process);
-        if (!$status['running']) {
-            $exitCode = $status['exitcode'];  // reported once only: later calls say -1
-            $output .= stream_get_contents($pipes[1]);
-            $errors .= stream_get_contents($pipes[2]);
-            break;
-        }
-        usleep(10_000);
-    }
+        if ($status['running']) { return false; }
+        $exitCode = $status['exitcode'];  // reported once only: later calls say -1
+        $output .= stream_get_contents($pipes[1]);
+        $errors .= stream_get_contents($pipes[2]);
+        return true;
+    }, $timeout, 0.01);
     if ($exitCode === null) {
         proc_terminate($process, 9);
         check_true("$what finished within $timeout s", false, "stdout: $output stderr: $errors");
@@ -81,8 +78,7 @@ $settings = array_merge($common, $ini);
 
 // 1. A writer takes the lock, writes, and keeps the lock for 1.5 s.
 $writer = spawn($settings, 'hold', $sid, $ready, '1.5');
-$deadline = microtime(true) + 10;
-while (!file_exists($ready) && microtime(true) < $deadline) { usleep(5_000); }
+wait_until(fn() => file_exists($ready), 10, 0.005);
 check_true('writer holds the session', file_exists($ready));
 @unlink($ready);
 

@@ -1,10 +1,9 @@
 // ByteBuffer and RingBuffer tests: appends, consumes, compaction before growth, decimal
 // output, truncation and release; FIFO order across growth and wrap-around.
 
+import MagentTestKit
 import Testing
 @testable import MagentCore
-
-private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 private func contents(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytes) }
 

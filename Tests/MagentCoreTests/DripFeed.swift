@@ -1,22 +1,9 @@
-// Shared helpers for the parser tables: a seeded random generator, the ways one input
-// is cut into reads (whole, a byte at a time, random chunks), and a connection-like driver.
+// Shared helpers for the parser tables: the ways one input is cut into reads (whole,
+// a byte at a time, random chunks from MagentTestKit's seeded generator), and a
+// connection-like driver.
 
+import MagentTestKit
 import Testing
-
-/// SplitMix64: small, deterministic, good enough to pick chunk sizes.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// How one input is delivered to a parser, as a sequence of reads.
 enum Feeding: Sendable, CustomStringConvertible, CustomTestStringConvertible {

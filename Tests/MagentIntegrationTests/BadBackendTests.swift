@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite(.serialized) struct BadBackendTests {
@@ -245,6 +246,7 @@ import Testing
                 }
             }.start()
         }
+        // The scenario: the load runs until stopAt, the primary stays stopped until resumeAt.
         sleep(seconds: stopAt - now())
         cluster.primaries[0].pause()
         sleep(seconds: resumeAt - now())
@@ -255,8 +257,8 @@ import Testing
                 "\(slowOthers.load(ordering: .relaxed)) of \(requestsOnOthers.load(ordering: .relaxed)) requests to the running primary waited on the stopped one")
         #expect(slowStopped.load(ordering: .relaxed) == 0, "requests to the stopped primary were not answered in time")
         // Continued: it is used again on its own (up, and a new write lands on it).
-        let watch = RecoveryKit.watch(cluster, timeout: 15, interval: 0.1) { $0["primary:1:state"] == "up" }
-        #expect(watch.done, "primary 1 did not come back: \(RecoveryKit.describe(watch.last))")
+        let watch = ServerStates.watch(cluster, timeout: 15, interval: 0.1) { $0["primary:1:state"] == "up" }
+        #expect(watch.done, "primary 1 did not come back: \(ServerStates.describe(watch.last))")
         let key = cluster.keys(onPrimary: 0, count: 1, prefix: "after")[0]
         try cluster.client().expect(Text.set(key, "back"), "STORED\r\n")
         #expect(try cluster.primaries[0].getString(key) == "back")

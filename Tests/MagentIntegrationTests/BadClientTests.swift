@@ -5,20 +5,14 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 /// `stats limits` through the proxy, as name → number.
 func limitStats(_ port: UInt16, through existing: TextClient? = nil) throws -> [String: Int] {
     let client = try existing ?? TextClient(port: port)
     defer { if existing == nil { client.close() } }
-    try client.send("stats limits\r\n")
-    let block = try client.read(until: "END\r\n")
-    var result: [String: Int] = [:]
-    for line in block.components(separatedBy: "\r\n") {
-        let parts = fields(line)
-        if parts.count == 3, parts[0] == "STAT", let value = Int(parts[2]) { result[parts[1]] = value }
-    }
-    return result
+    return StatLines.numbers(try client.stats("stats limits"))
 }
 
 /// A fresh client is served correctly (a write and a read through the proxy,
@@ -178,8 +172,12 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
         // Shorter, then the client leaves: the value is cut short and never stored.
         for reset in [false, true] {
             let short = try cluster.client()
-            try short.send("set short 0 0 100\r\nonly this\r\n")
-            sleep(seconds: 0.1)
+            let watch = try cluster.watch()
+            defer { watch.close() }
+            let request = "set short 0 0 100\r\nonly this\r\n"
+            try short.send(request)
+            // It leaves once the proxy has read what it sent: in the middle of the value.
+            try watch.waitForBytesRead(request.utf8.count)
             if reset { short.reset() } else { short.close() }
         }
         // Shorter, and the client goes on: its next bytes are the rest of the value,
@@ -196,6 +194,9 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
         // the first streams, so both paths (streamed, staged) are cut short.
         let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "-i", "1", "--request-timeout", "5000"])
         defer { cluster.stop() }
+        let watch = try cluster.watch()
+        defer { watch.close() }
+        var sent = 0
         for round in 0..<6 {
             let first = try cluster.client()
             let second = try cluster.client()
@@ -203,12 +204,16 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
             for (index, client) in [first, second].enumerated() {
                 let verb = ["set", "add", "replace", "append", "prepend", "cas"][round]
                 let cas = verb == "cas" ? " 1" : ""
-                try client.send(bytes("\(verb) mid\(index) 0 0 \(value.count)\(cas)\r\n") + Array(value[0..<150_000]))
+                let request = bytes("\(verb) mid\(index) 0 0 \(value.count)\(cas)\r\n") + Array(value[0..<150_000])
+                try client.send(request)
+                sent += request.count
             }
-            sleep(seconds: 0.1)
+            // Both leave once the proxy has read what they sent: in the middle of their values.
+            try watch.waitForBytesRead(sent)
             if round % 2 == 0 { first.reset(); second.close() } else { second.reset(); first.close() }
         }
-        sleep(seconds: 0.3)
+        // The proxy has closed both sides of every round.
+        try watch.waitForConnections(0)
         expectServedAndClean(cluster)
     }
 
@@ -249,7 +254,12 @@ func expectServedAndClean(_ cluster: Cluster, items: Int = 0, sourceLocation: So
             setsockopt(reader.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
             try reader.send(String(repeating: "get v\r\n", count: 200))
         }
-        sleep(seconds: 1)
+        // Measured once the proxy holds all it will for them: it has stopped reading each.
+        do {
+            let watch = try cluster.watch()
+            defer { watch.close() }
+            try watch.waitForLimit("reading_paused_for_output", atLeast: 3)
+        }
         let during = try #require(ProcessTable.residentKiB(pid))
         #expect(!Environment.measuresMemory || during - before < 3 * 48 * 1024, "magent grew by \((during - before) / 1024) MiB for 3 clients that do not read")
         #expect(try limitStats(cluster.port)["reading_paused_for_output"] ?? 0 >= 3)

@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 /// Runs the client programs in Tests/ClientScripts against a cluster. Each script

@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 /// `magent -h` after its first line, as the contract and UsageText.swift give it.

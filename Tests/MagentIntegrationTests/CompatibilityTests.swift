@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite(.serialized) struct CompatibilityTests {
@@ -132,6 +133,7 @@ import Testing
         // Pauses shorter than the request timeout: the value streams through and is stored.
         try client.send(bytes("set slow 0 0 \(value.count)\r\n") + Array(value[0..<50_000]))
         for chunk in 1..<4 {
+            // The scenario: the client pauses mid-value (shorter than the request timeout).
             sleep(seconds: 0.3)
             try client.send(Array(value[(chunk * 50_000)..<((chunk + 1) * 50_000)]))
         }
@@ -150,12 +152,19 @@ import Testing
         let server = cluster.primaries[0]
         let streaming = try cluster.client()
         let other = try cluster.client()
+        let watch = try cluster.watch()
+        defer { watch.close() }
+        var sent = 0
+        /// Sends and waits (bounded) until the proxy has read everything sent so far.
+        func sendRead(_ client: TextClient, _ data: [UInt8]) throws {
+            try client.send(data)
+            sent += data.count
+            try watch.waitForBytesRead(sent)
+        }
         let value = pseudoRandomBytes(count: 600_000, seed: 5)
-        try streaming.send(bytes("set shared 0 0 \(value.count)\r\n") + Array(value[0..<300_000]))
-        sleep(seconds: 0.1)
+        try sendRead(streaming, bytes("set shared 0 0 \(value.count)\r\n") + Array(value[0..<300_000]))
         // Another client's requests meanwhile: answered once the value is through, unharmed.
-        try other.send(Text.set("small", "s") + "get small\r\n")
-        sleep(seconds: 0.2)
+        try sendRead(other, bytes(Text.set("small", "s") + "get small\r\n"))
         try streaming.send(Array(value[300_000...]) + bytes("\r\nget small\r\n"))
         #expect(text(try other.read(count: 8 + Text.hit("small", "s").utf8.count, timeout: 5)) == "STORED\r\n" + Text.hit("small", "s"))
         #expect(text(try streaming.read(count: 8 + Text.hit("small", "s").utf8.count, timeout: 5)) == "STORED\r\n" + Text.hit("small", "s"))
@@ -163,10 +172,9 @@ import Testing
 
         // A client that leaves in the middle of its value: nothing stored, others unharmed.
         let leaving = try cluster.client()
-        try leaving.send(bytes("set cut 0 0 100000\r\n") + Array(value[0..<50_000]))
-        sleep(seconds: 0.1)
-        try other.send(Text.set("after", "a") + "get after shared\r\n")
-        sleep(seconds: 0.1)
+        sent = try watch.bytesReadFromOthers()
+        try sendRead(leaving, bytes("set cut 0 0 100000\r\n") + Array(value[0..<50_000]))
+        try sendRead(other, bytes(Text.set("after", "a") + "get after shared\r\n"))
         leaving.close()
         let expected = bytes("STORED\r\n" + Text.value("after", "a")) + bytes("VALUE shared 0 \(value.count)\r\n") + value + bytes("\r\nEND\r\n")
         #expect(try other.read(count: expected.count, timeout: 5) == expected)
@@ -242,9 +250,9 @@ import Testing
         defer { fast.stop() }
         let magent = try Magent(["-s", slow.address, "-s", fast.address, "-t", "1"])
         defer { magent.stop() }
-        let names = ["127.0.0.1-\(slow.port)", fast.placementName]
-        let onSlow = (0..<1000).lazy.map { "s\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 0 }!
-        let onFast = (0..<1000).lazy.map { "f\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 1 }!
+        let names = [slow.placementName, fast.placementName]
+        let onSlow = try Placement.key(onPrimary: 0, of: names, prefix: "s")
+        let onFast = try Placement.key(onPrimary: 1, of: names, prefix: "f")
         try fast.set(onFast, "fast")
         let client = try magent.client()
         // In request order, even across servers (the fast one answers first).
@@ -264,7 +272,10 @@ import Testing
         defer { magent.stop() }
         let client = try magent.client()
         expectTimely(client, "get late\r\n", "END\r\n", within: 1.0)
-        sleep(seconds: 0.6)
+        // The late reply has been written back to the proxy (or found its connection closed).
+        try waitFor("the mock to send its late reply", timeout: 5) {
+            mock.requestLines.contains("get late") && mock.repliesWritten >= mock.requestLines.count
+        }
         client.expect("get other\r\n", "END\r\n")
         client.expect("get other\r\n", "END\r\n")
         client.expectSilence(waiting: 0.3)

@@ -3,14 +3,8 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
-
-/// Writes a configuration file into `directory`; returns its path.
-func writeConfiguration(_ lines: [String], in directory: String, name: String = "magent.conf") throws -> String {
-    let path = "\(directory)/\(name)"
-    try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-    return path
-}
 
 @Suite(.serialized) struct ConfigurationFileStartTests {
     @Test func serversAndSettingsComeFromTheFile() throws {
@@ -19,7 +13,7 @@ func writeConfiguration(_ lines: [String], in directory: String, name: String = 
         defer { (servers + [backup]).forEach { $0.stop() } }
         let directory = try Environment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = try writeConfiguration([
+        let path = try Environment.writeConfiguration([
             "# two primaries and a backup",
             "server = \(servers[0].address)",
             "server = \(servers[1].address)",
@@ -51,7 +45,7 @@ func writeConfiguration(_ lines: [String], in directory: String, name: String = 
         defer { [fileServer, commandLineServer].forEach { $0.stop() } }
         let directory = try Environment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = try writeConfiguration(["server = \(fileServer.address)", "threads = 1"], in: directory)
+        let path = try Environment.writeConfiguration(["server = \(fileServer.address)", "threads = 1"], in: directory)
         let magent = try Magent(["--config", path, "-s", commandLineServer.address])
         defer { magent.stop() }
         let client = try magent.client()
@@ -64,7 +58,7 @@ func writeConfiguration(_ lines: [String], in directory: String, name: String = 
     @Test func aBadFileStopsTheStartNamingFileAndLine() throws {
         let directory = try Environment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = try writeConfiguration(["server = 127.0.0.1:1", "", "request-timeout = soon"], in: directory)
+        let path = try Environment.writeConfiguration(["server = 127.0.0.1:1", "", "request-timeout = soon"], in: directory)
         let result = try runToCompletion(try Environment.magentBinary(), ["-D", "-c", path], timeout: 10)
         #expect(result.exitCode == 1)
         #expect(result.standardError == "\(path):3: invalid value 'soon' for request-timeout: milliseconds from 1 to 3600000\n")

@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite(.serialized) struct ConnectionTests {
@@ -103,19 +104,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/stale.sock"
         // A socket file nobody listens on any more.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let pathBytes = Array(path.utf8)
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        close(fd)
-        try #require(bound == 0 && access(path, F_OK) == 0)
+        try Sockets.staleUnixSocketFile(at: path)
+        try #require(access(path, F_OK) == 0)
         #expect(!Sockets.acceptsUnix(path: path))
 
         let memcached = try Memcached()
@@ -233,8 +223,11 @@ import Testing
         let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "-i", "1", "--request-timeout", "300"])
         defer { cluster.stop() }
         let stalled = try cluster.client()
-        try stalled.send(bytes("set big 0 0 100000\r\n") + [UInt8](repeating: UInt8(ascii: "x"), count: 50_000))
-        sleep(seconds: 0.2)
+        let watch = try cluster.watch()
+        defer { watch.close() }
+        let upload = bytes("set big 0 0 100000\r\n") + [UInt8](repeating: UInt8(ascii: "x"), count: 50_000)
+        try stalled.send(upload)
+        try watch.waitForBytesRead(upload.count)
         // Half a value sent, and then nothing: other clients must still be answered in time.
         let other = try cluster.client()
         expectTimely(other, "get k\r\n", "END\r\n", within: 1.5)
@@ -245,8 +238,11 @@ import Testing
         let cluster = try Cluster(primaries: 1, arguments: ["-t", "1", "--request-timeout", "300"])
         defer { cluster.stop() }
         let stalled = try cluster.client()
-        try stalled.send(bytes("set big 0 0 100000\r\n") + [UInt8](repeating: UInt8(ascii: "x"), count: 50_000))
-        sleep(seconds: 0.2)
+        let watch = try cluster.watch()
+        defer { watch.close() }
+        let upload = bytes("set big 0 0 100000\r\n") + [UInt8](repeating: UInt8(ascii: "x"), count: 50_000)
+        try stalled.send(upload)
+        try watch.waitForBytesRead(upload.count)
         // More clients than -i (20) connections: some share the stalled client's connection.
         let others = try (0..<25).map { _ in try cluster.client() }
         for client in others { try client.send("get k\r\n") }
@@ -272,8 +268,12 @@ import Testing
         let reader = try cluster.client()
         var small = Int32(16 * 1024)
         setsockopt(reader.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let watch = try cluster.watch()
         try reader.send(String(repeating: "get big\r\n", count: 100))
-        sleep(seconds: 1)
+        // Measured once the proxy holds all it will for the reader: it stops reading
+        // the reader's requests above its output limit.
+        try watch.waitForLimit("reading_paused_for_output", atLeast: 1)
+        watch.close()
         let during = try #require(ProcessTable.residentKiB(pid))
         #expect(!Environment.measuresMemory || during - before < 64 * 1024, "magent grew by \((during - before) / 1024) MiB holding replies for a client that does not read")
         // Past the limit on unread replies the client is disconnected, not served
@@ -298,13 +298,13 @@ import Testing
         defer { magent.stop() }
         var clients: [TextClient] = []
         for _ in 0..<60 { if let client = try? magent.client(timeout: 1) { clients.append(client) } }
-        sleep(seconds: 0.5)
-        func cpuTicks() throws -> Int {
-            let stat = try String(contentsOfFile: "/proc/\(magent.pid)/stat", encoding: .utf8)
-            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
-            return Int(fields[11])! + Int(fields[12])!
+        // Out of descriptors: accept failed (logged) and accepting is paused.
+        try waitFor("magent to run out of descriptors", timeout: 10, detail: { magent.process.standardError }) {
+            magent.process.standardError.contains("Too many open files")
         }
+        func cpuTicks() throws -> Int { try #require(ProcessTable.cpuTicks(magent.pid), "no /proc/\(magent.pid)/stat") }
         let before = try cpuTicks()
+        // The scenario: a second with no descriptors left, over which CPU use is measured.
         sleep(seconds: 1)
         let spent = try cpuTicks() - before
         #expect(spent < 30, "magent used \(spent) of 100 CPU ticks in a second with no descriptors left")
@@ -334,18 +334,16 @@ import Testing
         let client = try cluster.client()
         for round in 0..<20 { client.expect(Text.set("down\(round)", "x"), "STORED\r\n") }
         try cluster.backups[0].restart()
-        sleep(seconds: 0.6)
+        // The proxy has it back: probed up again and refilled.
+        let back = ServerStates.watch(cluster, timeout: 10, interval: 0.05) { stats in
+            stats["backup:1:state"] == "up" && stats["backup:1:refill_left"] == "0"
+        }
+        try #require(back.done, "the restarted backup is not up again: \(ServerStates.describe(back.last))")
         client.close()
-        sleep(seconds: 0.2)
-        // At most -i (2) connections per server may stay open beyond the baseline.
+        // At most -i (2) connections per server may stay open beyond the baseline, once
+        // the proxy has closed what it no longer needs (the client, the stats connections).
+        waitUntil(timeout: 5) { (0...(baseline + 4)).contains(openDescriptors()) }
         let now = openDescriptors()
         #expect(now >= 0 && now <= baseline + 4, "descriptors: \(baseline) before, \(now) after")
     }
-}
-
-/// Failures collected from several threads.
-final class FailureLog: Sendable {
-    private let list = ThreadLock<[String]>([])
-    func add(_ entry: String) { list.withLock { $0.append(entry) } }
-    var entries: [String] { list.withLock { $0 } }
 }

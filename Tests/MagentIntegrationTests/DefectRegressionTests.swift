@@ -3,26 +3,18 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
-
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-func cpuSeconds(_ pid: pid_t) -> Double? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    // After the command: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
 
 /// Expects the process to use (almost) no CPU while idle for `seconds`.
 func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let before = cpuSeconds(pid) else {
+    guard let before = ProcessTable.cpuSeconds(pid) else {
         Issue.record("no /proc/\(pid)/stat", sourceLocation: sourceLocation)
         return
     }
+    // The scenario: an idle window, CPU use measured over it.
     sleep(seconds: seconds)
-    guard let after = cpuSeconds(pid) else {
+    guard let after = ProcessTable.cpuSeconds(pid) else {
         Issue.record("process \(pid) is gone", sourceLocation: sourceLocation)
         return
     }
@@ -78,7 +70,11 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
             try leaving.send(Text.set("gone", "x", noreply: true) + "get nr5\r\n" + Text.set("gone2", "y", noreply: true))
             leaving.close()
         }
-        sleep(seconds: 0.2)
+        // The proxy has handled every leaving client: only `client` is still open.
+        if let watch = try? cluster.watch() {  // none if magent died: checked next
+            defer { watch.close() }
+            try watch.waitForConnections(1)
+        }
         #expect(cluster.magent.isRunning, "magent died")
         let other = try cluster.client()
         other.expect("get gone gone2\r\n", Text.value("gone", "x") + Text.value("gone2", "y") + "END\r\n")
@@ -481,7 +477,11 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
             _ = try rude.read(count: 1000)
             rude.reset()
         }
-        sleep(seconds: 0.3)
+        // The proxy has handled every rude client: only `setup` is still open.
+        if let watch = try? cluster.watch() {  // none if magent died: checked next
+            defer { watch.close() }
+            try watch.waitForConnections(1)
+        }
         #expect(cluster.magent.isRunning, "magent died: signal \(String(describing: cluster.magent.process.terminatingSignal))")
         let client = try cluster.client()
         client.expect("version\r\n", Text.version)
@@ -539,10 +539,10 @@ func expectIdle(_ pid: pid_t, seconds: Double = 1, sourceLocation: SourceLocatio
         defer { mocks.forEach { $0.stop() } }
         let magent = try Magent(mocks.flatMap { ["-s", $0.address] } + ["-t", "2"])
         defer { magent.stop() }
-        let names = mocks.map { "127.0.0.1-\($0.port)" }
+        let names = mocks.map(\.placementName)
         var keys: [String] = []
         for index in 0..<3 {
-            keys.append((0..<1000).lazy.map { "par\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == index }!)
+            keys.append(try Placement.key(onPrimary: index, of: names, prefix: "par"))
         }
         let client = try magent.client()
         expectTimely(client, "get " + keys.joined(separator: " ") + "\r\n", "END\r\n", within: delay * 2.4)

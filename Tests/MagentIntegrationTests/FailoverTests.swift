@@ -4,28 +4,8 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
-
-/// Sends `request`, reads exactly `expected`'s length and checks both the bytes and
-/// that the reply came within `within` seconds.
-func expectTimely(_ client: TextClient, _ request: String, _ expected: String, within: Double,
-                  sourceLocation: SourceLocation = #_sourceLocation) {
-    let started = now()
-    client.expect(request, expected, timeout: within + 2, sourceLocation: sourceLocation)
-    let elapsed = now() - started
-    #expect(elapsed < within, "reply to \"\(escaped(bytes(request)))\" took \(elapsed) s", sourceLocation: sourceLocation)
-}
-
-/// Sends `request` and reads one line within `within` seconds.
-func timelyLine(_ client: TextClient, _ request: String, within: Double,
-                sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    let started = now()
-    try client.send(request)
-    let line = try client.readLine(timeout: within + 2)
-    let elapsed = now() - started
-    #expect(elapsed < within, "reply to \"\(escaped(bytes(request)))\" took \(elapsed) s", sourceLocation: sourceLocation)
-    return line
-}
 
 @Suite(.serialized) struct FailoverTests {
     @Test func killedPrimaryIsReplacedByItsBackup() throws {
@@ -210,7 +190,16 @@ func timelyLine(_ client: TextClient, _ request: String, within: Double,
             if round % 2 == 0 { leaving.reset() } else { leaving.close() }
         }
         // Past every deadline: the parts they left behind resolve with nobody to answer.
-        sleep(seconds: 0.8)
+        // (The leaving clients are closed, and every request sent to the stopped server
+        // has failed by its timeout.)
+        if let watch = try? cluster.watch() {  // none if magent died: checked next
+            defer { watch.close() }
+            try watch.waitForConnections(0)
+            try watch.waitForServers("every request to the stopped primary to fail by its timeout") { stats in
+                let sent = ServerStates.number(stats, "primary:1:requests")
+                return sent >= 0 && sent == ServerStates.number(stats, "primary:1:failed_requests")
+            }
+        }
         #expect(cluster.magent.isRunning, "magent died")
         let client = try cluster.client()
         expectTimely(client, "get \(liveKey)\r\n", Text.hit(liveKey, "ok"), within: 1.5)
@@ -229,9 +218,9 @@ func timelyLine(_ client: TextClient, _ request: String, within: Double,
         defer { dying.stop() }
         let backup = try Memcached()
         defer { backup.stop() }
-        let names = ["127.0.0.1-\(slow.port)", "127.0.0.1-\(dying.port)"]
-        let onSlow = (0..<1000).lazy.map { "s\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 0 }!
-        let onDying = (0..<1000).lazy.map { "d\($0)" }.first { Placement.predict($0, primaries: names, backups: [], mode: .modulo).primary == 1 }!
+        let names = [slow.placementName, dying.placementName]
+        let onSlow = try Placement.key(onPrimary: 0, of: names, prefix: "s")
+        let onDying = try Placement.key(onPrimary: 1, of: names, prefix: "d")
         try backup.set(onDying, "from-backup")
         let magent = try Magent(["-s", slow.address, "-s", dying.address, "-b", backup.address, "-t", "1"])
         defer { magent.stop() }

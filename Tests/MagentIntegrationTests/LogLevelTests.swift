@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite(.serialized) struct LogLevelTests {
@@ -16,12 +17,12 @@ import Testing
         // Failures in a row (--failure-limit 2) mark it down.
         let down = waitUntil(timeout: 10, interval: 0.05) {
             client.expect("get never-set\r\n", "END\r\n")
-            return (try? RecoveryKit.serverStats(cluster))?["primary:1:state"] == "down"
+            return (try? ServerStates.read(cluster))?["primary:1:state"] == "down"
         }
         #expect(down, "never marked down")
         try cluster.primaries[0].restart()
         let up = waitUntil(timeout: 15, interval: 0.1) {
-            (try? RecoveryKit.serverStats(cluster))?["primary:1:state"] == "up"
+            (try? ServerStates.read(cluster))?["primary:1:state"] == "up"
         }
         #expect(up, "never up again")
     }

@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite struct MetaGetTranslationTests {
@@ -40,13 +41,18 @@ import Testing
         }
     }
 
-    /// A proxy in front of `mock`, started once its first identity probe
-    /// (which tells it the version) has been sent.
+    /// A proxy in front of `mock`, returned once it has taken in the answer to its
+    /// first identity probe (which tells it the version).
     private func proxy(for mock: MockBackend) throws -> Magent {
         let magent = try Magent(["-s", mock.address, "-t", "1"])
         let probed = waitUntil(timeout: 5) { mock.requestLines.contains("stats") }
         #expect(probed, "the proxy never probed the server")
-        sleep(seconds: 0.2)
+        do {
+            try mock.waitUntilIdentified()
+        } catch {
+            magent.stop()
+            throw error
+        }
         return magent
     }
 
@@ -100,7 +106,7 @@ import Testing
     }
 
     @Test func metaGetsMatchMemcachedByteForByte() throws {
-        let memcached = try Memcached()
+        let memcached = try Memcached(extraArguments: ["-vv"])  // -vv: its log shows the proxy's probes
         defer { memcached.stop() }
         let magent = try Magent(["-s", memcached.address, "-t", "1"])
         defer { magent.stop() }
@@ -108,7 +114,7 @@ import Testing
         let proxied = try magent.client()
         let setup = Text.set("m", "value", flags: 42) + Text.set("e", "") + "set big 7 0 3000\r\n" + String(repeating: "x", count: 3000) + "\r\n"
         direct.expect(setup, "STORED\r\nSTORED\r\nSTORED\r\n")
-        sleep(seconds: 1.3)  // the first identity probe has answered: gets go as mg
+        try memcached.waitUntilIdentified()  // the first identity probe has answered: gets go as mg
         func retrievals(_ client: TextClient, _ request: String, count: Int) throws -> String {
             try client.send(request)
             return try (0..<count).map { _ in text(try client.readRetrieval(timeout: 3)) }.joined()

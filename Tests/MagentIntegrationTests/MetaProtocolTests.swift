@@ -3,6 +3,7 @@
 // to the backup, reads failing over to it, and misses restored from it.
 import Foundation
 import Testing
+import MagentTestKit
 
 @Suite struct MetaProtocolTests {
     /// Requests whose replies carry nothing that differs between servers (no

@@ -5,6 +5,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 /// This suite's helpers.

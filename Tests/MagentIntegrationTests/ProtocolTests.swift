@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 @Suite struct ProtocolTests {
@@ -365,10 +366,13 @@ import Testing
         let cluster = try Cluster(primaries: 2)
         defer { cluster.stop() }
         let client = try cluster.client()
+        let watch = try cluster.watch()
+        defer { watch.close() }
         let request = bytes(Text.set("drip", "hello world") + "get drip\r\nbogus\r\nversion\r\n")
-        for byte in request {
+        for (index, byte) in request.enumerated() {
             try client.send([byte])
-            usleep(300)
+            // Each byte is read on its own before the next is sent.
+            try watch.waitForBytesRead(index + 1)
         }
         let expected = "STORED\r\n" + Text.hit("drip", "hello world") + "ERROR\r\n" + Text.version
         #expect(text(try client.read(count: expected.utf8.count)) == expected)

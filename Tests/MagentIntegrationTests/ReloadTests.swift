@@ -5,6 +5,7 @@
 import Foundation
 import Glibc
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 /// A proxy started with `-c` over memcached servers the test starts, and
@@ -23,7 +24,7 @@ final class ReloadFixture: @unchecked Sendable {  // lets only; used from a load
             for _ in 0..<count { started.append(try Memcached()) }
             servers = started
             directory = try Environment.temporaryDirectory()
-            path = try writeConfiguration(initial.map { "server = \(started[$0].address)" } + extra, in: directory)
+            path = try Environment.writeConfiguration(initial.map { "server = \(started[$0].address)" } + extra, in: directory)
             magent = try Magent(["-c", path, "--log-level", "notice"] + arguments)
         } catch {
             started.forEach { $0.stop() }

@@ -6,6 +6,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import MagentTestKit
 @testable import MagentCore
 
 /// What one client thread knows of its own keys: the last write acknowledged,
@@ -83,7 +84,7 @@ private struct UnsafeWindow {
             group.enter()
             Thread {
                 defer { group.leave() }
-                var random = SplitMix(seed: Self.seed &+ UInt64(thread))
+                var random = SeededGenerator(seed: Self.seed &+ UInt64(thread))
                 var history: [String: KeyHistory] = [:]
                 defer { store.histories.withLock { $0.merge(history) { $1 } } }
                 var sequence = 0
@@ -139,10 +140,11 @@ private struct UnsafeWindow {
 
         // Chaos: kill one server (or a primary with the backup, or both primaries),
         // restart it empty on the same port, and wait until the proxy has it `up` again.
-        var random = SplitMix(seed: Self.seed)
+        var random = SeededGenerator(seed: Self.seed)
         var windows: [[UnsafeWindow]] = [[], [], []]
         var events = 0
         var memory: [(Double, Int)] = []
+        // The scenario: the load runs on its own a while before the first kill.
         sleep(seconds: min(5, duration / 6))
         for _ in 0..<10_000 {
             guard now() < chaosEnd - 2 else { break }
@@ -151,6 +153,7 @@ private struct UnsafeWindow {
             let victims: [Int] = roll < 7 ? [Int(random.next() % 3)] : roll < 9 ? [Int(random.next() % 2), 2] : [0, 1]
             let killedAt = now()
             for victim in victims { servers[victim].kill() }
+            // The scenario: the victims stay down a random 0.2-1.2 s under load.
             sleep(seconds: 0.2 + Double(random.next() % 1000) / 1000)
             for victim in victims {
                 do { try servers[victim].restart() } catch { failures.add("restart: \(error)") }
@@ -158,11 +161,12 @@ private struct UnsafeWindow {
             events += 1
             // The restart is noticed (down or recovering) and repaired (up again).
             let names = victims.map { $0 < 2 ? "primary:\($0 + 1):state" : "backup:1:state" }
-            let repaired = RecoveryKit.watch(cluster, timeout: 60, interval: 0.1) { stats in
+            let repaired = ServerStates.watch(cluster, timeout: 60, interval: 0.1) { stats in
                 names.allSatisfy { stats[$0] == "up" } && now() - killedAt > 1.5
             }
-            if !repaired.done { failures.add("after killing \(victims): not up again: \(RecoveryKit.describe(repaired.last))") }
+            if !repaired.done { failures.add("after killing \(victims): not up again: \(ServerStates.describe(repaired.last))") }
             for victim in victims { windows[victim].append(UnsafeWindow(start: killedAt, end: now())) }
+            // The scenario: a random 0-1.5 s of calm under load before the next event.
             sleep(seconds: Double(random.next() % 1500) / 1000)
         }
         #expect(group.wait(timeout: .now() + duration + 60) == .success, "client threads hung")
@@ -173,10 +177,10 @@ private struct UnsafeWindow {
 
         // Every acknowledged write is readable, unless the key's primary and backup were
         // both unusable at one moment after it (README: "Backups and failures").
-        let settled = RecoveryKit.watch(cluster, timeout: 60, interval: 0.1) { stats in
+        let settled = ServerStates.watch(cluster, timeout: 60, interval: 0.1) { stats in
             ["primary:1:state", "primary:2:state", "backup:1:state"].allSatisfy { stats[$0] == "up" }
         }
-        #expect(settled.done, "servers not up at the end: \(RecoveryKit.describe(settled.last))")
+        #expect(settled.done, "servers not up at the end: \(ServerStates.describe(settled.last))")
         let final = store.histories.withLock { $0 }
         let reader = try cluster.client(timeout: 10)
         var lost: [String] = []
@@ -264,18 +268,5 @@ private struct UnsafeWindow {
         if lines.count != index + 2 || lines[index] != "END" {
             failures.add("get \(asked) reply not ended by END: \(escaped(reply, limit: 200))")
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a run's choices can be repeated.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }

@@ -1,0 +1,28 @@
+// A value shared between threads, guarded by a pthread mutex.
+import Glibc
+
+/// A value guarded by a pthread mutex. Not Synchronization.Mutex: ThreadSanitizer
+/// cannot see its futex-based locking on Linux and reports every access under it
+/// as a race; pthread locks are what TSan understands.
+public final class Locked<Value>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    public init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    public func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}
