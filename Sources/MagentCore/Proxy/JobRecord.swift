@@ -74,8 +74,9 @@ final class JobRecord {
         missingKeys.clear()
         keyCursor = 0
         valueFollows = false
-        shareSlots.removeAll(keepingCapacity: true)
-        keyShares.removeAll(keepingCapacity: true)
+        // Only merges use these: most records skip the uniqueness check.
+        if !shareSlots.isEmpty { shareSlots.removeAll(keepingCapacity: true) }
+        if !keyShares.isEmpty { keyShares.removeAll(keepingCapacity: true) }
         binaryValueRemaining = 0
         binaryCas = 0
     }

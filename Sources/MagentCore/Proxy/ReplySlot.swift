@@ -54,7 +54,7 @@ final class ReplySlot {
         itemOpen = false
         itemStart = 0
         itemKeyLength = 0
-        items.removeAll(keepingCapacity: true)
+        if !items.isEmpty { items.removeAll(keepingCapacity: true) }  // merge shares only
         mergeCursor = 0
     }
 
@@ -112,7 +112,7 @@ final class ReplySlot {
     func restart() {
         buffer.clear()
         itemOpen = false
-        items.removeAll(keepingCapacity: true)
+        if !items.isEmpty { items.removeAll(keepingCapacity: true) }
     }
 
     func markComplete() { isComplete = true }
