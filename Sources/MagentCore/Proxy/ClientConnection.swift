@@ -48,6 +48,16 @@ final class ClientConnection {
     private var inputEnded = false
     /// Reading stopped until the client reads its replies.
     private var readPaused = false
+    /// Jobs holding this client's later requests on some key (see OrderingHolds).
+    var orderingHolds = 0
+    /// A request waits for an earlier one of this client to be done: it is
+    /// kept in `heldRequestBytes` (parsed as `heldText` or `heldBinary`), and
+    /// nothing after it is read or parsed until it goes.
+    private var waitingForOrder = false
+    private var resumeScheduled = false
+    private let heldRequestBytes = ByteBuffer()
+    private var heldText: ParsedRequest?
+    private var heldBinary: BinaryHeader?
     /// --client-timeout (see PartialRequestWatch): when the unfinished request
     /// last made progress (0: none unfinished), complete requests seen then,
     /// and the bytes of its value still missing then.
@@ -80,7 +90,7 @@ final class ClientConnection {
         defer { if let watch = worker.partialRequests { notePartialRequest(watch) } }
         var received = 0
         let end = channel.receive(scratch: worker.readScratch, spare: worker.spareBuffers, received: &received,
-                                  while: { !isClosed && !isClosing && !inputEnded }, process: process)
+                                  while: { !isClosed && !isClosing && !inputEnded && !waitingForOrder }, process: process)
         if received > 0 { worker.counters.add(.bytesRead, received) }
         switch end {
         case .drained:
@@ -108,8 +118,12 @@ final class ClientConnection {
                 return offset
             case .request(let request):
                 requestsSeen &+= 1
-                worker.forwarder.forward(request, line: rest, client: self)
                 offset += request.lineLength
+                if orderingHolds > 0 && mustWaitForOrder(request, line: rest) {
+                    holdRequest(UnsafeRawBufferPointer(rebasing: rest[0..<request.lineLength]), text: request, binary: nil)
+                    return offset
+                }
+                worker.forwarder.forward(request, line: rest, client: self)
             case .data(let count, let isLast):
                 streamData(UnsafeRawBufferPointer(rebasing: rest[0..<count]), isLast: isLast)
                 offset += count
@@ -140,8 +154,13 @@ final class ClientConnection {
             case .needMoreData:
                 return offset
             case .request(let header, let length):
-                worker.forwarder.forwardBinary(header, packet: UnsafeRawBufferPointer(rebasing: rest[0..<length]), client: self)
+                let packet = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                 offset += length
+                if orderingHolds > 0 && mustWaitForOrder(header, packet: packet) {
+                    holdRequest(packet, text: nil, binary: header)
+                    return offset
+                }
+                worker.forwarder.forwardBinary(header, packet: packet, client: self)
             case .tooLarge(let header):
                 worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
@@ -195,7 +214,7 @@ final class ClientConnection {
     /// Whether the unfinished request made no progress for `timeout` ms. A
     /// client whose reading the proxy paused is not to blame.
     func partialRequestExpired(now: UInt64, timeout: UInt64) -> Bool {
-        if readPaused {
+        if readPaused || waitingForOrder {
             partialSince = now
             return false
         }
@@ -223,6 +242,71 @@ final class ClientConnection {
         guard !inputEnded else { return }
         inputEnded = true
         channel.setReading(false)
+    }
+
+    // MARK: - Requests held for order
+
+    /// Whether a request touches a key an earlier request of this client still holds.
+    private func mustWaitForOrder(_ request: ParsedRequest, line: UnsafeRawBufferPointer) -> Bool {
+        let holds = worker.executor.orderingHolds
+        if request.command.isRetrieval {
+            var keys = LineTokens(range: request.keys)
+            while let key = keys.next(in: line) {
+                if holds.blocks(self, key: line[key]) { return true }
+            }
+            return false
+        }
+        guard request.key.count > 0 else { return false }
+        // A base64 key is held by its decoded bytes: wait rather than decode here.
+        if request.command.isMeta && request.meta.base64 { return true }
+        return holds.blocks(self, key: line[request.key])
+    }
+
+    private func mustWaitForOrder(_ header: BinaryHeader, packet: UnsafeRawBufferPointer) -> Bool {
+        guard header.keyLength > 0 else { return false }
+        let keyStart = BinaryHeader.size + header.extrasLength
+        return worker.executor.orderingHolds.blocks(self, key: packet[ByteRange(start: keyStart, count: header.keyLength)])
+    }
+
+    /// Keeps the request (its bytes: the input they sit in moves on) and stops reading.
+    private func holdRequest(_ bytes: UnsafeRawBufferPointer, text: ParsedRequest?, binary: BinaryHeader?) {
+        heldRequestBytes.clear()
+        heldRequestBytes.append(bytes)
+        heldText = text
+        heldBinary = binary
+        waitingForOrder = true
+        channel.setReading(false)
+    }
+
+    /// A hold on this client ended (OrderingHolds calls this): the held
+    /// request is looked at again after the current loop pass.
+    func orderMayResume() {
+        guard waitingForOrder, !resumeScheduled, !isClosed else { return }
+        resumeScheduled = true
+        worker.resumingClients.append(self)
+    }
+
+    /// Sends the held request if nothing holds it any more, then goes on with
+    /// what was read after it.
+    func resumeAfterOrder() {
+        resumeScheduled = false
+        guard waitingForOrder, !isClosed, !isClosing else { return }
+        let held = heldRequestBytes.readableBytes
+        if let request = heldText {
+            guard !mustWaitForOrder(request, line: held) else { return }
+            waitingForOrder = false
+            worker.forwarder.forward(request, line: held, client: self)
+        } else if let header = heldBinary {
+            guard !mustWaitForOrder(header, packet: held) else { return }
+            waitingForOrder = false
+            worker.forwarder.forwardBinary(header, packet: held, client: self)
+        }
+        heldText = nil
+        heldBinary = nil
+        heldRequestBytes.clear()
+        if !input.isEmpty { input.consume(process(input.readableBytes)) }
+        if !waitingForOrder && !readPaused && !inputEnded && !isClosing { channel.setReading(true) }
+        if let watch = worker.partialRequests { notePartialRequest(watch) }
     }
 
     // MARK: - Data blocks
@@ -395,7 +479,7 @@ final class ClientConnection {
             channel.setReading(false)
         } else if pending < ClientLimits.resumeReadingBelow && readPaused {
             readPaused = false
-            if !inputEnded { channel.setReading(true) }
+            if !inputEnded && !waitingForOrder { channel.setReading(true) }
         }
     }
 
@@ -421,6 +505,8 @@ final class ClientConnection {
         let remaining = parser.dataRemaining
         // Slots first: what the jobs still answer goes nowhere.
         let executor: JobExecutor = worker.executor
+        if orderingHolds > 0 { executor.orderingHolds.dropAll(of: self) }
+        heldRequestBytes.releaseStorage()
         while let handle = replies.popFirst() {
             executor.slots.release(handle)
         }

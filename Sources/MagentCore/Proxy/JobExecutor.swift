@@ -10,6 +10,8 @@ final class JobExecutor {
     unowned(unsafe) let worker: Worker
     let jobs = JobTable()
     let slots = ReplySlotTable()
+    /// Later requests of a client waiting for an earlier one (see OrderingHolds).
+    let orderingHolds = OrderingHolds()
     /// A request being assembled (kept request and value, meta gets, copies).
     private let lineScratch = ByteBuffer(capacity: 256)
     /// A binary response packet, or a VALUE line rebuilt from a VA line.
@@ -44,6 +46,15 @@ final class JobExecutor {
         startingClient = client
         dispatch(handle, record: record, .start(status(record.route)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         startingClient = outer
+        // The client's later requests on the key must not overtake this write:
+        // one whose key is being restored first (they would read the state
+        // before it), or an add, replace or cas whose value reaches the backup
+        // only after the primary's reply (a later write or delete of the key
+        // would reach the backup first and be undone by the copy).
+        if let client, record.kind == .write, jobs.record(handle) != nil,
+           record.write.checksKeptDeletes || (record.write.strategy == .primaryFirst(.keptValueAsSet) && record.route.hasBackup) {
+            orderingHolds.add(job: handle, key: record.key.readableBytes, client: client)
+        }
     }
 
     /// What the job's servers look like now.
@@ -138,7 +149,10 @@ final class JobExecutor {
         for index in 0..<actions.count {
             perform(actions[index], handle: handle, record: record, event: event, bytes: bytes)
         }
-        if record.isFinished { jobs.release(handle) }
+        if record.isFinished {
+            if !orderingHolds.isEmpty { orderingHolds.release(job: handle) }
+            jobs.release(handle)
+        }
     }
 
     private func perform(_ action: JobAction, handle: JobHandle, record: JobRecord, event: JobEvent, bytes: UnsafeRawBufferPointer) {

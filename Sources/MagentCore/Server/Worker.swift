@@ -36,6 +36,9 @@ final class Worker: @unchecked Sendable {
     var closingClients: [ClientConnection] = []
     /// Connections to removed servers that may have become idle.
     var retiringBackends: [BackendConnection] = []
+    /// Clients whose request waited for an earlier one that is now done.
+    var resumingClients: [ClientConnection] = []
+    private var resumingNow: [ClientConnection] = []
     private var flushingClients: [ClientConnection] = []
     private var flushingBackends: [BackendConnection] = []
     private var failingNow: [BackendConnection] = []
@@ -195,12 +198,18 @@ final class Worker: @unchecked Sendable {
                 for client in closingNow { client.close() }
                 closingNow.removeAll(keepingCapacity: true)
             }
+            if !resumingClients.isEmpty {
+                swap(&resumingClients, &resumingNow)
+                for client in resumingNow { client.resumeAfterOrder() }
+                resumingNow.removeAll(keepingCapacity: true)
+            }
             if !retiringBackends.isEmpty {
                 let retiring = retiringBackends
                 retiringBackends.removeAll()
                 for connection in retiring { connection.closeIfRetiredAndIdle() }
             }
-            if failingBackends.isEmpty && dirtyBackends.isEmpty && dirtyClients.isEmpty && closingClients.isEmpty { return }
+            if failingBackends.isEmpty && dirtyBackends.isEmpty && dirtyClients.isEmpty && closingClients.isEmpty
+                && resumingClients.isEmpty { return }
         }
     }
 }
