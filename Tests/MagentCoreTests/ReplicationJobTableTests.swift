@@ -1,6 +1,7 @@
 // ReplicationJob's decision table: the key read back from the primary (after
 // a write the backup cannot repeat, or mg with T) is set on the backup, or
-// deleted there when the primary no longer has it.
+// deleted there when the primary no longer has it. When the backup cannot
+// take it, or the primary cannot say, what the backup missed is kept.
 
 import Testing
 @testable import MagentCore
@@ -29,13 +30,14 @@ import Testing
         #expect(!job.found)
     }
 
-    static let backupGone: [StatusCase] = [
-        StatusCase("backup down", .backupDown, []),
-        StatusCase("no backup", .noBackup, []),
-        StatusCase("both down", .bothDown, []),
+    static let foundBackupGoneCases: [StatusCase] = [
+        StatusCase("backup down: a missed write kept for it", .backupDown, [.keepMissedWrite(.backup)]),
+        StatusCase("no backup: nothing kept", .noBackup, []),
+        StatusCase("both down: a missed write kept for the backup", .bothDown, [.keepMissedWrite(.backup)]),
     ]
 
-    @Test("backup not usable by the end: nothing sent (found)", arguments: backupGone)
+    @Test("found, backup not usable by the end: nothing sent, a missed write kept for a configured backup",
+          arguments: foundBackupGoneCases)
     func foundBackupGone(_ test: StatusCase) {
         var job = ReplicationJob()
         playToFinish(&job, [
@@ -46,9 +48,7 @@ import Testing
         ], table: test.name)
     }
 
-    /// Not found, no backup: nothing to delete anywhere. (Not found while a
-    /// configured backup is down is not tabled: no delete is kept for that
-    /// backup, which looks like a gap, so it is not pinned here.)
+    /// Not found, no backup: nothing to delete anywhere.
     @Test func notFoundNoBackup() {
         var job = ReplicationJob()
         playToFinish(&job, [
@@ -58,33 +58,69 @@ import Testing
         #expect(!job.found)
     }
 
+    static let notFoundBackupGoneCases: [StatusCase] = [
+        StatusCase("backup down: a delete kept for it", .backupDown, [.keepDelete(.backup)]),
+        StatusCase("both down: a delete kept for the backup", .bothDown, [.keepDelete(.backup)]),
+    ]
+
+    /// The key is gone from the primary and the backup is away: it must not bring it back.
+    @Test("not found, backup not usable by the end: a delete kept for it", arguments: notFoundBackupGoneCases)
+    func notFoundBackupGone(_ test: StatusCase) {
+        var job = ReplicationJob()
+        playToFinish(&job, [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.ended(.primary, test.status), test.actions),
+        ], table: test.name)
+        #expect(!job.found)
+    }
+
     static let cannotSay: [JobEvent] = [
         .line(.primary, .error, .bothUp),
         .line(.primary, .unknownCommand, .bothUp),
         .line(.primary, .success, .bothUp),
         .failed(.primary, .timeout, .bothUp, replyStarted: false),
         .failed(.primary, .notSent, .bothUp, replyStarted: false),
+        .line(.primary, .error, .backupDown),
+        .failed(.primary, .timeout, .backupDown, replyStarted: false),
     ]
 
-    /// The primary could not say: the backup is left as it is.
-    @Test("a line or a failure: done, nothing sent", arguments: cannotSay)
+    /// The primary could not say: the backup's copy may be older than the
+    /// primary's (the write it follows was applied there), so it is kept as a
+    /// missed write, whether the backup is up or not.
+    @Test("a line or a failure: done, nothing sent, a missed write kept for the backup", arguments: cannotSay)
     func primaryCannotSay(_ event: JobEvent) {
         var job = ReplicationJob()
         playToFinish(&job, [
             (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (event, [.keepMissedWrite(.backup)]),
+        ], table: describe(event))
+        #expect(job.state == .done)
+    }
+
+    static let cannotSayNoBackup: [JobEvent] = [
+        .line(.primary, .error, .noBackup),
+        .failed(.primary, .timeout, .noBackup, replyStarted: false),
+    ]
+
+    /// No backup configured: nothing to keep.
+    @Test("a line or a failure, no backup: done, nothing kept", arguments: cannotSayNoBackup)
+    func primaryCannotSayNoBackup(_ event: JobEvent) {
+        var job = ReplicationJob()
+        playToFinish(&job, [
+            (.start(.noBackup), [.send(.lookupKey, to: .primary)]),
             (event, []),
         ], table: describe(event))
         #expect(job.state == .done)
     }
 
-    /// A copy cut off mid-value is never sent.
+    /// A copy cut off mid-value is never sent: a missed write is kept for the backup.
     @Test func failureMidValue() {
         var job = ReplicationJob()
         playToFinish(&job, [
             (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
             (.itemStarted(.primary, keptDelete: false), [.keepCopy(.set)]),
             (.itemBytes(.primary, endsItem: false), [.keepCopy(.set)]),
-            (.failed(.primary, .unavailable, .bothUp, replyStarted: false), []),
+            (.failed(.primary, .unavailable, .bothUp, replyStarted: false), [.keepMissedWrite(.backup)]),
         ])
         #expect(job.found)
     }

@@ -73,15 +73,17 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
               actions: [.send(.request, to: .primary), .send(.request, to: .backup)], primary: .pending, backup: .pending),
         .init(name: "recovering primary: no restore for a set", status: .primaryRecovering,
               actions: [.send(.request, to: .primary), .send(.request, to: .backup)], primary: .pending, backup: .pending),
-        .init(name: "backup down: the primary alone", status: .backupDown,
-              actions: [.send(.request, to: .primary)], primary: .pending, backup: .unused),
+        .init(name: "backup down: the primary alone, a missed write kept for the backup", status: .backupDown,
+              actions: [.send(.request, to: .primary), .keepMissedWrite(.backup)], primary: .pending, backup: .unused),
         .init(name: "no backup: the primary alone", status: .noBackup,
               actions: [.send(.request, to: .primary)], primary: .pending, backup: .unused),
-        .init(name: "primary down: the backup alone", status: .primaryDown,
-              actions: [.count(.writesToBackup), .send(.request, to: .backup)], primary: .unused, backup: .pending),
-        .init(name: "both down: an error", status: .bothDown,
-              actions: [.passFailure(.unavailable), .completeReply], primary: .unused, backup: .unused),
-        .init(name: "no backup, primary down: an error", status: .noBackupPrimaryDown,
+        .init(name: "primary down: the backup alone, a missed write kept for the primary", status: .primaryDown,
+              actions: [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)],
+              primary: .unused, backup: .pending),
+        .init(name: "both down: missed writes kept for both, an error", status: .bothDown,
+              actions: [.keepMissedWrite(.primary), .keepMissedWrite(.backup), .passFailure(.unavailable), .completeReply],
+              primary: .unused, backup: .unused),
+        .init(name: "no backup, primary down: nothing kept (no other copy), an error", status: .noBackupPrimaryDown,
               actions: [.passFailure(.unavailable), .completeReply], primary: .unused, backup: .unused),
     ]
 
@@ -117,19 +119,24 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
     static let primaryFirstStarts: [WriteStartCase] = [
         .init(name: "both up: the primary, the value kept", status: .bothUp,
               actions: [.send(.request, to: .primary), .captureValue], primary: .pending, backup: .unused, capturing: true),
-        .init(name: "backup down: the value still kept (it may be back)", status: .backupDown,
-              actions: [.send(.request, to: .primary), .captureValue], primary: .pending, backup: .unused, capturing: true),
-        .init(name: "no backup: nothing kept", status: .noBackup,
+        .init(name: "backup down: the value still kept (it may be back), a missed write kept for it", status: .backupDown,
+              actions: [.send(.request, to: .primary), .captureValue, .keepMissedWrite(.backup)],
+              primary: .pending, backup: .unused, capturing: true),
+        .init(name: "no backup: no value kept, no missed write", status: .noBackup,
               actions: [.send(.request, to: .primary)], primary: .pending, backup: .unused),
         .init(name: "recovering primary: value kept, key restored first", status: .primaryRecovering,
               actions: [.captureValue, .send(.lookupKey, to: .backup)], primary: .held, backup: .unused,
               capturing: true, restoring: true),
-        .init(name: "recovering primary, backup down: no restore", status: .recoveringBackupDown,
-              actions: [.send(.request, to: .primary), .captureValue], primary: .pending, backup: .unused, capturing: true),
-        .init(name: "primary down: the backup alone, nothing kept", status: .primaryDown,
-              actions: [.count(.writesToBackup), .send(.request, to: .backup)], primary: .unused, backup: .pending),
-        .init(name: "both down: an error", status: .bothDown,
-              actions: [.passFailure(.unavailable), .completeReply], primary: .unused, backup: .unused),
+        .init(name: "recovering primary, backup down: no restore, a missed write kept for the backup",
+              status: .recoveringBackupDown,
+              actions: [.send(.request, to: .primary), .captureValue, .keepMissedWrite(.backup)],
+              primary: .pending, backup: .unused, capturing: true),
+        .init(name: "primary down: the backup alone, no value kept, a missed write kept for the primary", status: .primaryDown,
+              actions: [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)],
+              primary: .unused, backup: .pending),
+        .init(name: "both down: missed writes kept for both, an error", status: .bothDown,
+              actions: [.keepMissedWrite(.primary), .keepMissedWrite(.backup), .passFailure(.unavailable), .completeReply],
+              primary: .unused, backup: .unused),
     ]
 
     @Test("primary first (text add): start", arguments: primaryFirstStarts)
@@ -143,9 +150,10 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
               actions: [.send(.request, to: .primary)], primary: .pending, backup: .unused),
         .init(name: "recovering primary: key restored first", status: .primaryRecovering,
               actions: [.send(.lookupKey, to: .backup)], primary: .held, backup: .unused, restoring: true),
-        .init(name: "primary down: the backup", status: .primaryDown,
-              actions: [.count(.writesToBackup), .send(.request, to: .backup)], primary: .unused, backup: .pending),
-        .init(name: "no backup, primary down: an error", status: .noBackupPrimaryDown,
+        .init(name: "primary down: the backup, a missed write kept for the primary", status: .primaryDown,
+              actions: [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)],
+              primary: .unused, backup: .pending),
+        .init(name: "no backup, primary down: nothing kept (no other copy), an error", status: .noBackupPrimaryDown,
               actions: [.passFailure(.unavailable), .completeReply], primary: .unused, backup: .unused),
     ]
 
@@ -184,46 +192,51 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepBackupReply]),
             (.line(.primary, .error, .bothUp), [.pass, .completeReply]),
         ]),
-        .init(name: "set: primary fails after the backup replied: the backup's kept reply", job: textSet(), rows: [
+        .init(name: "set: primary fails after the backup replied: a missed write kept for it, the backup's kept reply",
+              job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
             (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepBackupReply]),
-            (.failed(.primary, .timeout, .bothUp, replyStarted: false), [.dropOpenItem, .passBackupReply, .completeReply]),
+            (.failed(.primary, .timeout, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passBackupReply, .completeReply]),
         ]),
-        .init(name: "set: primary fails first, the backup's reply passes", job: textSet(), rows: [
+        .init(name: "set: primary fails first, a missed write kept for it; the backup's reply passes", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.failed(.primary, .unavailable, .bothUp, replyStarted: false), [.dropOpenItem]),
+            (.failed(.primary, .unavailable, .bothUp, replyStarted: false), [.keepMissedWrite(.primary), .dropOpenItem]),
             (.line(.backup, .refused, .bothUp), [.pass, .completeReply]),
         ]),
         .init(name: "set: primary not reached: no fallback, the backup was asked already", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.failed(.primary, .notSent, .bothUp, replyStarted: false), [.dropOpenItem]),
+            (.failed(.primary, .notSent, .bothUp, replyStarted: false), [.keepMissedWrite(.primary), .dropOpenItem]),
             (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply]),
         ]),
-        .init(name: "set: both fail: the last failure", job: textSet(), rows: [
+        .init(name: "set: both fail: missed writes kept for both, the last failure", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.failed(.backup, .unavailable, .bothUp, replyStarted: false), [.dropOpenItem]),
-            (.failed(.primary, .timeout, .bothUp, replyStarted: false), [.dropOpenItem, .passFailure(.timeout), .completeReply]),
+            (.failed(.backup, .unavailable, .bothUp, replyStarted: false), [.keepMissedWrite(.backup), .dropOpenItem]),
+            (.failed(.primary, .timeout, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passFailure(.timeout), .completeReply]),
         ]),
-        .init(name: "set: primary replied, the backup fails: nothing more", job: textSet(), rows: [
+        .init(name: "set: primary replied, the backup fails: a missed write kept for it", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
             (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply]),
-            (.failed(.backup, .timeout, .bothUp, replyStarted: false), []),
+            (.failed(.backup, .timeout, .bothUp, replyStarted: false), [.keepMissedWrite(.backup)]),
         ]),
-        .init(name: "set, primary down: the backup's reply", job: textSet(), rows: [
-            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup)]),
+        .init(name: "set, primary down: a missed write kept for it, the backup's reply", job: textSet(), rows: [
+            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
             (.line(.backup, .success, .primaryDown), [.forgetDelete(.backup), .pass, .completeReply]),
         ]),
-        .init(name: "set, primary down: the backup fails", job: textSet(), rows: [
-            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup)]),
-            (.failed(.backup, .timeout, .primaryDown, replyStarted: false), [.dropOpenItem, .passFailure(.timeout), .completeReply]),
+        .init(name: "set, primary down: the backup fails: missed writes kept for both", job: textSet(), rows: [
+            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
+            (.failed(.backup, .timeout, .primaryDown, replyStarted: false),
+             [.keepMissedWrite(.backup), .dropOpenItem, .passFailure(.timeout), .completeReply]),
         ]),
         .init(name: "set, no backup: NOT_STORED, no delete forgotten", job: textSet(), rows: [
             (.start(.noBackup), [.send(.request, to: .primary)]),
             (.line(.primary, .refused, .noBackup), [.pass, .completeReply]),
         ]),
-        .init(name: "set, no backup: the primary fails", job: textSet(), rows: [
+        .init(name: "set, no backup: the primary fails: nothing kept (no other copy)", job: textSet(), rows: [
             (.start(.noBackup), [.send(.request, to: .primary)]),
-            (.failed(.primary, .notSent, .noBackup, replyStarted: false), [.dropOpenItem, .passFailure(.notSent), .completeReply]),
+            (.failed(.primary, .notSent, .noBackup, replyStarted: false),
+             [.dropOpenItem, .passFailure(.notSent), .completeReply]),
         ]),
         .init(name: "binary set: as a text set", job: binarySet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
@@ -300,13 +313,14 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.valueCaptured, []),
             (.line(.primary, .refused, .bothUp), [.pass, .completeReply]),
         ]),
-        .init(name: "add: STORED, backup down by then: nothing replicated", job: textAdd(), rows: [
+        .init(name: "add: STORED, backup down by then: nothing replicated, a missed write kept for it", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
-            (.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply]),
+            (.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
         ]),
-        .init(name: "add, backup down at start, up at the reply: replicated", job: textAdd(), rows: [
-            (.start(.backupDown), [.send(.request, to: .primary), .captureValue]),
+        .init(name: "add, backup down at start (a missed write kept), up at the reply: replicated, forgotten",
+              job: textAdd(), rows: [
+            (.start(.backupDown), [.send(.request, to: .primary), .captureValue, .keepMissedWrite(.backup)]),
             (.valueCaptured, []),
             (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
@@ -319,14 +333,17 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.start(.noBackup), [.send(.request, to: .primary)]),
             (.line(.primary, .success, .noBackup), [.forgetDelete(.primary), .pass, .completeReply]),
         ]),
-        .init(name: "add, primary down: the backup's reply, nothing replicated", job: textAdd(), rows: [
-            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup)]),
+        .init(name: "add, primary down: a missed write kept for it, the backup's reply, nothing replicated",
+              job: textAdd(), rows: [
+            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
             (.line(.backup, .success, .primaryDown), [.forgetDelete(.backup), .pass, .completeReply]),
         ]),
-        .init(name: "add: the primary times out (it may have stored): an error, no fallback", job: textAdd(), rows: [
+        .init(name: "add: the primary times out (it may have stored): a missed write kept for it, an error, no fallback",
+              job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
-            (.failed(.primary, .timeout, .bothUp, replyStarted: false), [.dropOpenItem, .passFailure(.timeout), .completeReply]),
+            (.failed(.primary, .timeout, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passFailure(.timeout), .completeReply]),
         ]),
         .init(name: "binary add: STORED: replicated", job: binaryAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
@@ -340,9 +357,10 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.line(.primary, .refused, .bothUp), [.pass, .completeReply]),
         ]),
-        .init(name: "incr: a number, backup down: nothing read back", job: incr(), rows: [
-            (.start(.backupDown), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply]),
+        .init(name: "incr: a number, backup down: nothing read back, a missed write kept for it (again at the reply)",
+              job: incr(), rows: [
+            (.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)]),
+            (.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
         ]),
         .init(name: "append: STORED after the value: read back", job: textAppend(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
@@ -360,19 +378,21 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.itemBytes(.primary, endsItem: true), [.pass]),
             (.ended(.primary, .bothUp), [.forgetDelete(.primary), .completeReply, .startReplication]),
         ]),
-        .init(name: "ma with v, backup down: the VA item passes", job: incr(), rows: [
-            (.start(.backupDown), [.send(.request, to: .primary)]),
+        .init(name: "ma with v, backup down: the VA item passes, a missed write kept for the backup", job: incr(), rows: [
+            (.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)]),
             (.itemStarted(.primary, keptDelete: false), [.pass]),
             (.itemBytes(.primary, endsItem: true), [.pass]),
-            (.ended(.primary, .backupDown), [.forgetDelete(.primary), .completeReply]),
+            (.ended(.primary, .backupDown), [.forgetDelete(.primary), .completeReply, .keepMissedWrite(.backup)]),
         ]),
-        .init(name: "ma with v: the primary fails mid-value: an error", job: incr(), rows: [
+        .init(name: "ma with v: the primary fails mid-value: a missed write kept for it, an error", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.itemStarted(.primary, keptDelete: false), [.pass]),
-            (.failed(.primary, .timeout, .bothUp, replyStarted: true), [.dropOpenItem, .passFailure(.timeout), .completeReply]),
+            (.failed(.primary, .timeout, .bothUp, replyStarted: true),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passFailure(.timeout), .completeReply]),
         ]),
-        .init(name: "ma with v, primary down: the backup's VA item, nothing read back", job: incr(), rows: [
-            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup)]),
+        .init(name: "ma with v, primary down: the backup's VA item, nothing read back, a missed write kept for the primary",
+              job: incr(), rows: [
+            (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
             (.itemStarted(.backup, keptDelete: false), [.pass]),
             (.itemBytes(.backup, endsItem: true), [.pass]),
             (.ended(.backup, .primaryDown), [.forgetDelete(.backup), .completeReply]),
@@ -407,7 +427,8 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
     static let fallbackCases: [WriteTableCase] = [
         .init(name: "notSent while the value is still coming: held, sent once whole", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
-            (.failed(.primary, .notSent, .bothUp, replyStarted: false), [.dropOpenItem, .count(.writesToBackup)]),
+            (.failed(.primary, .notSent, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup)]),
             (.valueCaptured, [.send(.keptRequest, to: .backup)]),
             (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply]),
         ]),
@@ -415,42 +436,46 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
             (.failed(.primary, .connectTimeout, .bothUp, replyStarted: false),
-             [.dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
             (.line(.backup, .refused, .bothUp), [.pass, .completeReply]),
         ]),
         .init(name: "incr not sent: the backup, nothing read back", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.failed(.primary, .notSent, .bothUp, replyStarted: false),
-             [.dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
             (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply]),
         ]),
         .init(name: "ma with v not sent: the backup's VA item", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.failed(.primary, .connectTimeout, .bothUp, replyStarted: false),
-             [.dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
             (.itemStarted(.backup, keptDelete: false), [.pass]),
             (.itemBytes(.backup, endsItem: true), [.pass]),
             (.ended(.backup, .bothUp), [.forgetDelete(.backup), .completeReply]),
         ]),
-        .init(name: "fallback, then the backup fails: its failure", job: textAdd(), rows: [
+        .init(name: "fallback, then the backup fails: missed writes kept for both, its failure", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
             (.failed(.primary, .notSent, .bothUp, replyStarted: false),
-             [.dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
-            (.failed(.backup, .timeout, .bothUp, replyStarted: false), [.dropOpenItem, .passFailure(.timeout), .completeReply]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
+            (.failed(.backup, .timeout, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.backup), .dropOpenItem, .passFailure(.timeout), .completeReply]),
         ]),
-        .init(name: "not sent, backup down: an error", job: incr(), rows: [
-            (.start(.backupDown), [.send(.request, to: .primary)]),
-            (.failed(.primary, .notSent, .backupDown, replyStarted: false), [.dropOpenItem, .passFailure(.notSent), .completeReply]),
+        .init(name: "not sent, backup down: missed writes kept for both, an error", job: incr(), rows: [
+            (.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)]),
+            (.failed(.primary, .notSent, .backupDown, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passFailure(.notSent), .completeReply]),
         ]),
-        .init(name: "not sent, no backup: an error", job: incr(), rows: [
+        .init(name: "not sent, no backup: nothing kept (no other copy), an error", job: incr(), rows: [
             (.start(.noBackup), [.send(.request, to: .primary)]),
             (.failed(.primary, .connectTimeout, .noBackup, replyStarted: false),
              [.dropOpenItem, .passFailure(.connectTimeout), .completeReply]),
         ]),
-        .init(name: "not sent, backup down, value still coming: an error, then the value", job: textAdd(), rows: [
-            (.start(.backupDown), [.send(.request, to: .primary), .captureValue]),
-            (.failed(.primary, .notSent, .backupDown, replyStarted: false), [.dropOpenItem, .passFailure(.notSent), .completeReply]),
+        .init(name: "not sent, backup down, value still coming: missed writes kept for both, an error, then the value",
+              job: textAdd(), rows: [
+            (.start(.backupDown), [.send(.request, to: .primary), .captureValue, .keepMissedWrite(.backup)]),
+            (.failed(.primary, .notSent, .backupDown, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passFailure(.notSent), .completeReply]),
             (.valueCaptured, []),
         ]),
     ]
@@ -465,7 +490,8 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         var job = textAdd()
         play(&job, [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
-            (.failed(.primary, .notSent, .bothUp, replyStarted: false), [.dropOpenItem, .count(.writesToBackup)]),
+            (.failed(.primary, .notSent, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup)]),
         ])
         #expect(job.primary == .failed)
         #expect(job.backup == .held)
@@ -504,11 +530,13 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.line(.primary, .success, .primaryRecovering),
              [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
-        .init(name: "add: the backup fails during the restore: the write goes on", job: textAdd(), rows: [
+        .init(name: "add: the backup fails during the restore: the write goes on, a missed write kept for the backup",
+              job: textAdd(), rows: [
             (.start(.primaryRecovering), [.captureValue, .send(.lookupKey, to: .backup)]),
             (.valueCaptured, []),
             (.failed(.backup, .timeout, .recoveringBackupDown, replyStarted: false), [.send(.keptRequest, to: .primary)]),
-            (.line(.primary, .success, .recoveringBackupDown), [.forgetDelete(.primary), .pass, .completeReply]),
+            (.line(.primary, .success, .recoveringBackupDown),
+             [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
         ]),
         .init(name: "add: the backup answers an error line: the write goes on", job: textAdd(), rows: [
             (.start(.primaryRecovering), [.captureValue, .send(.lookupKey, to: .backup)]),
@@ -535,11 +563,12 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.line(.primary, .success, .primaryRecovering),
              [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
-        .init(name: "incr: restored, then the primary is not reached: the backup", job: incr(), rows: [
+        .init(name: "incr: restored, then the primary is not reached: a missed write kept for it, the backup",
+              job: incr(), rows: [
             (.start(.primaryRecovering), [.send(.lookupKey, to: .backup)]),
             (.ended(.backup, .primaryRecovering), [.send(.keptRequest, to: .primary)]),
             (.failed(.primary, .notSent, .primaryRecovering, replyStarted: false),
-             [.dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
             (.line(.backup, .success, .primaryRecovering), [.forgetDelete(.backup), .pass, .completeReply]),
         ]),
     ]
@@ -569,15 +598,16 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
     // MARK: - The client's value abandoned
 
     static let abandonedCases: [WriteTableCase] = [
-        .init(name: "value streamed to the primary: its failure answers", job: textAdd(), rows: [
+        .init(name: "value streamed to the primary: a missed write kept for it, its failure answers", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueAbandoned, []),
             (.failed(.primary, .uploadStalled, .bothUp, replyStarted: false),
-             [.dropOpenItem, .passFailure(.uploadStalled), .completeReply]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passFailure(.uploadStalled), .completeReply]),
         ]),
         .init(name: "held for the backup after a fallback: never sent", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
-            (.failed(.primary, .notSent, .bothUp, replyStarted: false), [.dropOpenItem, .count(.writesToBackup)]),
+            (.failed(.primary, .notSent, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup)]),
             (.valueAbandoned, [.passFailure(.uploadStalled), .completeReply]),
         ]),
         .init(name: "during the restore: the restore ends, nothing sent", job: textAdd(), rows: [

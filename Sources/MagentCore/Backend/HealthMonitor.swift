@@ -111,8 +111,11 @@ final class HealthMonitor {
         server.health.setAnswersMetaGets(identity.speaksMeta)
         if !server.health.isUp {
             schedules[server.id] = nil
-            // It was down: whatever it held may be gone, so it is refilled.
+            // It was down: whatever it held may be gone, so it is refilled; and
+            // if it kept its data, what it missed meanwhile is dropped from it
+            // before it serves a read (ServerRefiller).
             server.health.markRecovering()
+            if context.pendingDeletes.count(server: server.id) > 0 { server.health.markResyncing() }
             if server.health.markUp() { context.logger.notice("\(name) is up, recovering") }
             return
         }

@@ -5,6 +5,7 @@ import Synchronization
 public final class ServerHealth: Sendable {
     private let down = Atomic<Bool>(false)
     private let recovering = Atomic<Bool>(false)
+    private let resyncing = Atomic<Bool>(false)
     private let consecutiveFailures = Atomic<Int>(0)
     private let metaGets = Atomic<Bool>(false)
     /// --failure-limit; a reload may change it.
@@ -25,6 +26,15 @@ public final class ServerHealth: Sendable {
     /// Back after being down or after a restart: in use, but it may have lost
     /// its data, so misses are asked of the other copy and it is being refilled.
     public var isRecovering: Bool { recovering.load(ordering: .relaxed) }
+
+    /// Back after being down with its data (frozen, cut off): keys it missed
+    /// meanwhile are dropped from it before it serves reads again. Reads go
+    /// to the other copy until then; writes go to it as usual.
+    public var isResyncing: Bool { resyncing.load(ordering: .relaxed) }
+
+    func markResyncing() { resyncing.store(true, ordering: .relaxed) }
+
+    func markResynced() { resyncing.store(false, ordering: .relaxed) }
 
     /// The server's `stats` named a memcached that answers meta commands
     /// (1.6 or later): plain gets go to it as `mg`, which memcached answers

@@ -31,13 +31,26 @@ final class ServerRefiller: @unchecked Sendable {
         while true {
             let generation = context.generation
             let topology = generation.topology
-            // Deletes kept for a server that is reachable again, recovering or not.
+            // Back from being down with its data: every key it missed is dropped
+            // from it (reads meanwhile go to the other copy); then it recovers
+            // like a restarted server (misses asked of the other copy, refill).
+            for server in topology.members where server.health.isUp && server.health.isResyncing {
+                do {
+                    let missed = context.pendingDeletes.count(server: server.id)
+                    try applyPendingDeletes(on: server, over: connect(server))
+                    server.health.markResynced()
+                    log.notice("\(topology.describe(server)): dropped \(missed) keys it missed while away")
+                } catch {
+                    log.info("\(topology.describe(server)): keys it missed not dropped yet (\(error))")
+                }
+            }
+            // Keys a server in use missed (a request to it failed, it was not marked down).
             for server in topology.members where server.health.isUp && !server.health.isRecovering
                 && context.pendingDeletes.count(server: server.id) > 0 {
                 do {
-                    try applyPendingDeletes(on: server, over: connect(server))
+                    try applyKeptKeys(on: server, in: topology)
                 } catch {
-                    log.info("\(topology.describe(server)): kept deletes not applied yet (\(error))")
+                    log.info("\(topology.describe(server)): kept keys not applied yet (\(error))")
                 }
             }
             for server in topology.members where server.health.isUp && server.health.isRecovering {
@@ -110,7 +123,7 @@ final class ServerRefiller: @unchecked Sendable {
         }
     }
 
-    /// Deletes the server missed while it was away.
+    /// Drops every key kept for the server (deletes and writes it missed while away).
     private func applyPendingDeletes(on target: BackendServer, over connection: BlockingConnection) throws {
         for key in context.pendingDeletes.keys(for: target.id) {
             // A newer write may have reached the server since the list was taken.
@@ -122,6 +135,59 @@ final class ServerRefiller: @unchecked Sendable {
             guard reply.elementsEqual("DELETED".utf8) || reply.elementsEqual("NOT_FOUND".utf8)
                     || reply.elementsEqual("HD".utf8) || reply.elementsEqual("NF".utf8) else {
                 throw BlockingConnection.Failure(description: "delete answered \(String(decoding: reply, as: UTF8.self))")
+            }
+            context.pendingDeletes.remove(server: target.id, key: key)
+        }
+    }
+
+    /// The keys a server in use missed: a missed delete is applied; a missed
+    /// write is copied from the other copy with `set` (the other copy has the
+    /// newer state), or deleted when the other copy no longer has the key (or
+    /// there is none). A key whose other copy is unreachable stays kept for
+    /// the next pass.
+    private func applyKeptKeys(on target: BackendServer, in topology: ServerTopology) throws {
+        let destination = try connect(target)
+        var origins: [Int: BlockingConnection] = [:]
+        let line = ByteBuffer()
+        for key in context.pendingDeletes.keys(for: target.id) {
+            guard let missedWrite = context.pendingDeletes.missedWrite(server: target.id, key: key) else { continue }
+            line.clear()
+            let route = key.withUnsafeBytes { topology.route(for: $0) }
+            // Where the newer state is; none (the backups were removed): the key is dropped.
+            let otherID = missedWrite ? (target.role == .primary ? route.backup : route.primary) : -1
+            if otherID >= 0 {
+                guard topology.known[otherID].health.isUp else { continue }  // kept for the next pass
+                let origin = try origins[otherID] ?? connect(topology.known[otherID])
+                origins[otherID] = origin
+                line.append("mg ")
+                let encoded = key.withUnsafeBytes { KeyToken.append($0, to: line) }
+                line.append(encoded ? " b s v f t\r\n" : " s v f t\r\n")
+                try origin.send(Array(line.readableBytes))
+                let item = try MetaItem.read(from: origin)
+                // A newer write may have reached the server since the list was taken.
+                guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
+                line.clear()
+                if let item {
+                    line.append("ms ")
+                    let encoded = key.withUnsafeBytes { KeyToken.append($0, to: line) }
+                    line.append(byte: 32)
+                    line.appendDecimal(item.value.count)
+                    if encoded { line.append(" b") }
+                    line.append(" F")
+                    line.appendDecimal(Int(item.flags))
+                    line.append(" T")
+                    line.appendDecimal(Self.exptime(remaining: item.ttl))
+                    line.append("\r\n")
+                    item.value.withUnsafeBytes { line.append($0) }
+                    line.append("\r\n")
+                }
+            }
+            if line.isEmpty { key.withUnsafeBytes { StorageLine.writeDelete(key: $0, into: line) } }
+            try destination.send(Array(line.readableBytes))
+            let reply = try destination.readLine()
+            guard reply.starts(with: "HD".utf8) || reply.elementsEqual("NF".utf8) || reply.elementsEqual("DELETED".utf8)
+                    || reply.elementsEqual("NOT_FOUND".utf8) else {
+                throw BlockingConnection.Failure(description: "kept key answered \(String(decoding: reply, as: UTF8.self))")
             }
             context.pendingDeletes.remove(server: target.id, key: key)
         }

@@ -69,6 +69,10 @@ enum JobAction: Equatable, Sendable {
     case count(ProxyCounter)
     /// The server in `role` missed a delete: kept for when it is back.
     case keepDelete(ServerRole)
+    /// The server in `role` missed a write (or may have): its copy is older
+    /// than the other. Kept: the key is dropped from it when it is back, or
+    /// copied to it from the other copy if it stayed in use.
+    case keepMissedWrite(ServerRole)
     /// The server in `role` stored the key again: a delete kept for it must not undo that.
     case forgetDelete(ServerRole)
     /// The server in `role` answered ERROR to a meta get: classic gets from now on.

@@ -66,6 +66,7 @@ final class JobExecutor {
         let primary = known[route.primary].health
         status.primaryUp = primary.isUp
         status.primaryRecovering = primary.isRecovering
+        status.primaryResyncing = primary.isResyncing
         status.primaryAnswersMetaGets = primary.answersMetaGets
         if route.hasBackup {
             let backup = known[route.backup].health
@@ -199,6 +200,9 @@ final class JobExecutor {
         case .keepDelete(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes) }
+        case .keepMissedWrite(let role):
+            let server = role == .primary ? record.route.primary : record.route.backup
+            if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes, missedWrite: true) }
         case .forgetDelete(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             if server >= 0 { worker.context.pendingDeletes.forget(server: server, key: record.key.readableBytes) }

@@ -33,13 +33,15 @@ struct ReplicationJob: Equatable, Sendable {
                 // forgotten (the copy is the newer state) or stays true.
                 if found { actions.append(.forgetDelete(.backup)) }
                 actions.append(.send(found ? .keptCopy : .deleteKey, to: .backup))
-            } else if !found && status.hasBackup {
-                // The key is gone from the primary and the backup is away: the
-                // backup must not bring it back.
-                actions.append(.keepDelete(.backup))
+            } else if status.hasBackup {
+                // The backup is away: it must not bring back the key the primary
+                // lost, nor serve its older value.
+                actions.append(found ? .keepMissedWrite(.backup) : .keepDelete(.backup))
             }
-        case (.reading, .line), (.reading, .failed):
-            state = .done  // the primary could not say: the backup is left as it is
+        case (.reading, .line(_, _, let status)), (.reading, .failed(_, _, let status, _)):
+            // The primary could not say: the backup's copy may be older.
+            state = .done
+            if status.hasBackup { actions.append(.keepMissedWrite(.backup)) }
         default:
             break
         }

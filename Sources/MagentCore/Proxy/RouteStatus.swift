@@ -6,6 +6,9 @@ struct RouteStatus: Equatable, Sendable {
     var primaryUp = true
     /// Back after being down or restarted: it may lack keys the backup has.
     var primaryRecovering = false
+    /// Back with its data: keys it missed are still being dropped from it, so
+    /// it is not read while the backup can answer.
+    var primaryResyncing = false
     var primaryAnswersMetaGets = false
     /// The key has a backup (one is configured and it is not the primary).
     var hasBackup = false

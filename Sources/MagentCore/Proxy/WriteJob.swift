@@ -95,6 +95,7 @@ struct WriteJob: Equatable, Sendable {
                 } else {
                     // The primary went down meanwhile: never sent there, so the
                     // backup takes the write instead.
+                    keepMissed(.primary, status, into: &actions)
                     primaryNotReached(status, into: &actions)
                 }
             } else {
@@ -138,7 +139,8 @@ struct WriteJob: Equatable, Sendable {
         case (.writing, .failed(let role, let reason, let status, _)):
             lastFailure = reason
             if role == .primary { primary = .failed } else { backup = .failed }
-            if isDelete { actions.append(.keepDelete(role)) }
+            // Not reached, or not known to be: what that server holds may be older.
+            keepMissed(role, status, into: &actions)
             if !resolved { actions.append(.dropOpenItem) }
             if role == .primary && reason.requestWasNotSent {
                 primaryNotReached(status, into: &actions)
@@ -184,10 +186,9 @@ struct WriteJob: Equatable, Sendable {
             backup = .pending
             actions.append(.send(.request, to: .backup))
         }
-        if isDelete {
-            if !status.primaryUp { actions.append(.keepDelete(.primary)) }
-            if status.hasBackup && !status.backupUp { actions.append(.keepDelete(.backup)) }
-        }
+        // A server away misses this request: kept for when it is back.
+        if !status.primaryUp { keepMissed(.primary, status, into: &actions) }
+        if status.hasBackup && !status.backupUp { keepMissed(.backup, status, into: &actions) }
         if !status.primaryUp && !status.backupUsable {
             resolved = true
             actions.append(.passFailure(.unavailable))
@@ -209,6 +210,16 @@ struct WriteJob: Equatable, Sendable {
         } else {
             backup = .pending
             actions.append(.send(.keptRequest, to: .backup))
+        }
+    }
+
+    /// The server in `role` missed this request (or may have): a delete is
+    /// kept for it; a write too, when there is another copy to give it later.
+    private func keepMissed(_ role: ServerRole, _ status: RouteStatus, into actions: inout JobActions) {
+        if isDelete {
+            actions.append(.keepDelete(role))
+        } else if status.hasBackup {
+            actions.append(.keepMissedWrite(role))
         }
     }
 
@@ -261,7 +272,11 @@ struct WriteJob: Equatable, Sendable {
     /// Once the primary applied a write the backup must not repeat blindly,
     /// the backup gets the primary's result.
     private mutating func replicate(_ status: RouteStatus, into actions: inout JobActions) {
-        guard case .primaryFirst(let replication) = strategy, backup == .unused, status.backupUsable else { return }
+        guard case .primaryFirst(let replication) = strategy, backup == .unused, status.hasBackup else { return }
+        guard status.backupUp else {
+            actions.append(.keepMissedWrite(.backup))  // the backup is away: it misses the copy
+            return
+        }
         switch replication {
         case .keptValueAsSet:
             // Written there now: a delete kept for the backup must not undo it.

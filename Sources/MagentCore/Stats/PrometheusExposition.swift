@@ -69,6 +69,7 @@ public enum PrometheusExposition {
         perServer("server_refill_copied", "gauge", "Keys copied into the server by its current or last refill.") { $0.refillCopied }
         perServer("server_refill_left", "gauge", "Keys still to copy into the server.") { $0.refillLeft }
         perServer("server_pending_deletes", "gauge", "Deletes kept for the server until it is reachable again.") { $0.pendingDeletes }
+        perServer("server_missed_writes", "gauge", "Writes the server missed, kept until its copies of those keys are dropped or copied over.") { $0.missedWrites }
         return text
     }
 

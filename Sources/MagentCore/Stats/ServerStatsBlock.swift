@@ -15,6 +15,7 @@ public enum ServerStatsBlock {
             lines.add(name, "refill_copied", server.refillCopied)
             lines.add(name, "refill_left", server.refillLeft)
             lines.add(name, "pending_deletes", server.pendingDeletes)
+            lines.add(name, "missed_writes", server.missedWrites)
             for counter in ServerCounter.allCases {
                 lines.add(name, counter.name, server.counters[counter] ?? 0)
             }

@@ -20,6 +20,9 @@ public struct StatsSnapshot: Sendable {
         public var refillLeft: Int
         /// Deletes kept for it while it was unreachable.
         public var pendingDeletes: Int
+        /// Writes it missed (unreachable, or a request to it failed), kept:
+        /// its copies of those keys are dropped or copied over when it is back.
+        public var missedWrites: Int
 
         /// "primary:1", "backup:2": the STAT prefix.
         public var statName: String { "\(role == .primary ? "primary" : "backup"):\(index)" }
@@ -62,7 +65,8 @@ public struct StatsSnapshot: Sendable {
                           idleConnections: stats.idleConnections(toServer: server.id),
                           markedDown: server.health.markedDown.current, recoveries: server.health.recoveries.current,
                           refillCopied: server.health.refillCopied.current, refillLeft: server.health.refillLeft.current,
-                          pendingDeletes: context.pendingDeletes.count(server: server.id))
+                          pendingDeletes: context.pendingDeletes.deleteCount(server: server.id),
+                          missedWrites: context.pendingDeletes.missedWriteCount(server: server.id))
         }
         pendingDeletesDropped = context.pendingDeletes.overflows.current
     }
