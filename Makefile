@@ -1,7 +1,7 @@
 # Thin wrappers: every target installs what is missing first.
 SWIFT ?= swift
 
-.PHONY: all deps build release deb test run bench bench-full bench-alloc fuzz soak test-asan test-tsan test-leaks install install-files uninstall clean
+.PHONY: all deps build release deb test run bench bench-full bench-alloc fuzz soak chaos test-asan test-tsan test-leaks install install-files uninstall clean
 
 # make install: PREFIX and DESTDIR as usual; the unit, the health check and the
 # man page go with the binary (see README, "Install").
