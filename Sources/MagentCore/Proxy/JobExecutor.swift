@@ -44,17 +44,40 @@ final class JobExecutor {
     func start(_ handle: JobHandle, record: JobRecord, client: ClientConnection?) {
         let outer = startingClient  // a job started by another job's actions
         startingClient = client
-        dispatch(handle, record: record, .start(status(record.route)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+        var status = status(record.route)
+        if record.kind == .retrieval && status.backupUsable { status.primaryCopyStale = primaryCopyIsStale(record) }
+        dispatch(handle, record: record, .start(status), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         startingClient = outer
-        // The client's later requests on the key must not overtake this write:
-        // one whose key is being restored first (they would read the state
-        // before it), or an add, replace or cas whose value reaches the backup
-        // only after the primary's reply (a later write or delete of the key
-        // would reach the backup first and be undone by the copy).
-        if let client, record.kind == .write, jobs.record(handle) != nil,
-           record.write.checksKeptDeletes || (record.write.strategy == .primaryFirst(.keptValueAsSet) && record.route.hasBackup) {
+        if let client, record.kind == .write, jobs.record(handle) != nil, holdsLaterRequests(record.write, status) {
             orderingHolds.add(job: handle, key: record.key.readableBytes, client: client)
         }
+    }
+
+    /// Whether the primary missed a write or delete of a key this read asks
+    /// for (kept, not yet given to it): one load when nothing is kept for it.
+    private func primaryCopyIsStale(_ record: JobRecord) -> Bool {
+        let kept = worker.context.pendingDeletes
+        guard kept.count(server: record.route.primary) > 0 else { return false }
+        if record.command.isMeta { return kept.contains(server: record.route.primary, key: record.key.readableBytes) }
+        let line = record.request.readableBytes
+        var keys = LineTokens(from: firstKeyOffset(record))
+        while let key = keys.next(in: line) {
+            if kept.contains(server: record.route.primary, key: line[key]) { return true }
+        }
+        return false
+    }
+
+    /// Whether the client's later requests on the key must wait for this
+    /// write: one whose key is restored first (they would read the state
+    /// before it); an add, replace or cas whose value reaches the backup only
+    /// after the primary's reply (a later write or delete of the key would
+    /// reach the backup first and be undone by the copy); and any write the
+    /// backup gets only after the primary while reads may go to the backup
+    /// (the primary recovers or resyncs), until its copy is there.
+    private func holdsLaterRequests(_ write: WriteJob, _ status: RouteStatus) -> Bool {
+        if write.checksKeptDeletes { return true }
+        guard status.hasBackup, case .primaryFirst(let replication) = write.strategy else { return false }
+        return replication == .keptValueAsSet || status.primaryRecovering || status.primaryResyncing
     }
 
     /// What the job's servers look like now.
@@ -228,6 +251,7 @@ final class JobExecutor {
             copy.route = record.route
             copy.clientID = record.clientID
             copy.key.append(record.key.readableBytes)
+            if !orderingHolds.isEmpty { orderingHolds.inherit(child: replication, from: handle) }
             start(replication, record: copy, client: nil)
         case .startRepair:
             startRepair(record)

@@ -42,6 +42,17 @@ final class OrderingHolds {
         }
     }
 
+    /// `child` (a job `job` started to finish its work: the read-back that
+    /// copies a write to the backup) holds what `job` holds, until it is done too.
+    func inherit(child: JobHandle, from job: JobHandle) {
+        for index in entries.indices where entries[index].job == job {
+            var held = entries[index]
+            held.job = child
+            entries.append(held)
+            held.client.orderingHolds += 1
+        }
+    }
+
     /// Whether a request of `client` on `key` must wait.
     func blocks(_ client: ClientConnection, key: UnsafeRawBufferPointer) -> Bool {
         let hash = Self.hash(key)

@@ -46,7 +46,7 @@ struct RetrievalJob: Equatable, Sendable {
         var actions = JobActions()
         switch (state, event) {
         case (.idle, .start(let status)):
-            if status.primaryUp && !(status.primaryResyncing && status.backupUsable) {
+            if status.primaryUp && !((status.primaryResyncing || status.primaryCopyStale) && status.backupUsable) {
                 if case .share(let allowed, _, _) = kind {
                     missFailover = allowed && status.hasBackup && (status.missFailoverAlways || status.primaryRecovering)
                 }

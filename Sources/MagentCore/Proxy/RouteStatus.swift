@@ -9,6 +9,9 @@ struct RouteStatus: Equatable, Sendable {
     /// Back with its data: keys it missed are still being dropped from it, so
     /// it is not read while the backup can answer.
     var primaryResyncing = false
+    /// It missed a write or delete of this request's key (kept, not yet given
+    /// to it): its copy is older, so it is not read while the backup can answer.
+    var primaryCopyStale = false
     var primaryAnswersMetaGets = false
     /// The key has a backup (one is configured and it is not the primary).
     var hasBackup = false
