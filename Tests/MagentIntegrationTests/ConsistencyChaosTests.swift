@@ -15,6 +15,7 @@ import Foundation
 import Glibc
 import Testing
 import MagentTestKit
+import MagentCore
 
 @Suite(.serialized) struct ConsistencyChaosTests {
     static let environment = ProcessInfo.processInfo.environment
@@ -48,7 +49,7 @@ import MagentTestKit
         let noFaults: @Sendable (Double) -> String = { _ in "direct to memcached, no faults" }
         let describer = faults.map(\.describer) ?? noFaults
         let keySets = (0..<Self.clientCount).map { Self.keys(client: $0, cluster: cluster) }
-        let results = Locked<[ChaosClient.Result]>([])
+        let results = ThreadLock<[ChaosClient.Result]>([])
         let group = DispatchGroup()
         for client in 0..<Self.clientCount {
             let (keys, counters) = keySets[client]

@@ -3,6 +3,7 @@
 // periods between, and a timeline other threads read to say which fault was
 // active when something went wrong.
 import Glibc
+import MagentCore
 
 /// Applies seeded faults to a cluster's memcached servers, never two at once:
 /// before each fault every server is `up` (not down, not recovering) in `stats
@@ -51,7 +52,7 @@ public final class ChaosFaults {
     /// Label ("P1"), `stats servers` name ("primary:1") and process of each server.
     private let servers: [(label: String, name: String, memcached: Memcached)]
     private let started: Double
-    private let timeline = Locked(Timeline())
+    private let timeline = ThreadLock(Timeline())
     private let requestTimeout: Double
     public private(set) var applied: [Applied] = []
     /// Faults that did not end as they should (a server not up again in time, a failed restart).

@@ -2,6 +2,7 @@
 // watched and stopped by its PID only.
 import Foundation
 import Glibc
+import MagentCore
 
 /// A child process started with posix_spawn: stdin from /dev/null, stdout and
 /// stderr to files, default signal dispositions and an empty signal mask (so
@@ -12,7 +13,7 @@ public final class ChildProcess: @unchecked Sendable {
     public let arguments: [String]
     public let stdoutPath: String
     public let stderrPath: String
-    private let lock = Locked<Int32?>(nil)  // the wait status once reaped
+    private let lock = ThreadLock<Int32?>(nil)  // the wait status once reaped
 
     public init(executable: String, arguments: [String], directory: String) throws {
         _ = Environment.sigpipeIgnored

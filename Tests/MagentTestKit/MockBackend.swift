@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import MagentCore
 
 /// A scripted memcached stand-in on a loopback port: a thread accepts
 /// connections and a thread per connection reads request lines and answers
@@ -24,9 +25,9 @@ public final class MockBackend: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let running = Atomic<Int>(0)
     /// Every request line received (without "\r\n"), in order of arrival.
-    private let lines = Locked<[String]>([])
+    private let lines = ThreadLock<[String]>([])
     /// Raw bytes received on all connections.
-    private let received = Locked<[UInt8]>([])
+    private let received = ThreadLock<[UInt8]>([])
     private let respond: @Sendable (String) -> Action
     private let written = Atomic<Int>(0)
 

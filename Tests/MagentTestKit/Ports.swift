@@ -1,10 +1,11 @@
 // Free loopback ports, each handed out once per test run, so tests that run
 // in parallel never race for the same one.
 import Glibc
+import MagentCore
 
 public enum Ports {
     /// Ports already handed out in this test run, never handed out twice.
-    private static let used = Locked<Set<UInt16>>([])
+    private static let used = ThreadLock<Set<UInt16>>([])
 
     /// A free port below 1024 (only root can bind it), or nil.
     public static func freePrivileged() -> UInt16? {

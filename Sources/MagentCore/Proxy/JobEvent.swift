@@ -29,3 +29,13 @@ enum JobEvent: Equatable, Sendable {
     /// One share of a merge completed.
     case shareCompleted
 }
+
+extension JobEvent {
+    /// The servers' state carried by the event, if it carries one.
+    var routeStatus: RouteStatus? {
+        switch self {
+        case .start(let status), .ended(_, let status), .line(_, _, let status), .failed(_, _, let status, _): return status
+        case .itemStarted, .itemBytes, .valueCaptured, .valueAbandoned, .shareCompleted: return nil
+        }
+    }
+}

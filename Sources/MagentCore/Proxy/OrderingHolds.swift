@@ -8,7 +8,7 @@
 /// One job's hold on one client's key.
 struct OrderingHold {
     var job: JobHandle
-    var keyHash: UInt64
+    var keyHash: UInt32
     /// Unowned: a client drops its holds when it closes (`dropAll`).
     unowned(unsafe) var client: ClientConnection
 }
@@ -66,13 +66,6 @@ final class OrderingHolds {
         client.orderingHolds = 0
     }
 
-    /// FNV-1a: equal keys hash equal; a collision only makes a request wait.
-    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash
-    }
+    /// The key's placement hash: equal keys hash equal; a collision only makes a request wait.
+    static func hash(_ key: UnsafeRawBufferPointer) -> UInt32 { DJBHash.hash(key) }
 }

@@ -187,13 +187,3 @@ struct RetrievalJob: Equatable, Sendable {
         actions.append(.completeReply)
     }
 }
-
-extension JobEvent {
-    /// The servers' state carried by the event, if it carries one.
-    var routeStatus: RouteStatus? {
-        switch self {
-        case .start(let status), .ended(_, let status), .line(_, _, let status), .failed(_, _, let status, _): return status
-        case .itemStarted, .itemBytes, .valueCaptured, .valueAbandoned, .shareCompleted: return nil
-        }
-    }
-}
