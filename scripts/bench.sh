@@ -61,26 +61,22 @@ YAML
 "${server_cpu[@]}" nutcracker -c "$work/nutcracker.yml" -o "$work/nutcracker.log" &
 pid[nutcracker]=$!; pids+=($!)
 
-port[magent]=$(free_port)
-"${server_cpu[@]}" "$bin/magent" -D -l 127.0.0.1 -p "${port[magent]}" -n 20000 -t 1 -k \
-    -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} &
-pid[magent]=$!; pids+=($!)
-port[magent_backup]=$(free_port)
-"${server_cpu[@]}" "$bin/magent" -D -l 127.0.0.1 -p "${port[magent_backup]}" -n 20000 -t 1 -k \
-    -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} -b 127.0.0.1:${port[mc3]} &
-pid[magent_backup]=$!; pids+=($!)
+# start_proxy NAME BINARY [extra args]: one proxy target over the two primaries.
+start_proxy() {
+    local name=$1 binary=$2; shift 2
+    port[$name]=$(free_port)
+    "${server_cpu[@]}" "$binary" -D -l 127.0.0.1 -p "${port[$name]}" -n 20000 -t 1 -k \
+        -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} "$@" &
+    pid[$name]=$!; pids+=($!)
+}
+start_proxy magent "$bin/magent"
+start_proxy magent_backup "$bin/magent" -b 127.0.0.1:${port[mc3]}
 port[direct]=${port[mc1]}
 pid[direct]=${pid[mc1]}
 targets=(direct nutcracker magent magent_backup)
 if [ -n "${MAGENT_BASELINE:-}" ]; then
-    port[baseline]=$(free_port)
-    "${server_cpu[@]}" "$MAGENT_BASELINE" -D -l 127.0.0.1 -p "${port[baseline]}" -n 20000 -t 1 -k \
-        -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} &
-    pid[baseline]=$!; pids+=($!)
-    port[baseline_backup]=$(free_port)
-    "${server_cpu[@]}" "$MAGENT_BASELINE" -D -l 127.0.0.1 -p "${port[baseline_backup]}" -n 20000 -t 1 -k \
-        -s 127.0.0.1:${port[mc1]} -s 127.0.0.1:${port[mc2]} -b 127.0.0.1:${port[mc3]} &
-    pid[baseline_backup]=$!; pids+=($!)
+    start_proxy baseline "$MAGENT_BASELINE"
+    start_proxy baseline_backup "$MAGENT_BASELINE" -b 127.0.0.1:${port[mc3]}
     targets+=(baseline baseline_backup)
 fi
 for name in "${targets[@]}"; do [ "$name" = direct ] || wait_port "${port[$name]}" 100 0.05; done
