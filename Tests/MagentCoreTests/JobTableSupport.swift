@@ -14,6 +14,9 @@ extension RouteStatus {
     static let primaryDown = RouteStatus(primaryUp: false, hasBackup: true, backupUp: true)
     /// The primary is back after being away (it may lack keys); the backup is up.
     static let primaryRecovering = RouteStatus(primaryUp: true, primaryRecovering: true, hasBackup: true, backupUp: true)
+    /// The primary is back with its data, keys it missed still being dropped from it.
+    static let primaryResyncing = RouteStatus(primaryUp: true, primaryRecovering: true, primaryResyncing: true,
+                                              hasBackup: true, backupUp: true)
     /// The primary recovers, but its backup is down.
     static let recoveringBackupDown = RouteStatus(primaryUp: true, primaryRecovering: true, hasBackup: true, backupUp: false)
     /// A backup is configured but down; the primary is up.

@@ -189,15 +189,15 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "set: backup's reply kept while the primary is pending, the primary's wins", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepBackupReply]),
+            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
             (.line(.primary, .error, .bothUp), [.pass, .completeReply]),
         ]),
         .init(name: "set: primary fails after the backup replied: a missed write kept for it, the backup's kept reply",
               job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepBackupReply]),
+            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
             (.failed(.primary, .timeout, .bothUp, replyStarted: false),
-             [.keepMissedWrite(.primary), .dropOpenItem, .passBackupReply, .completeReply]),
+             [.keepMissedWrite(.primary), .dropOpenItem, .passKeptReply, .completeReply]),
         ]),
         .init(name: "set: primary fails first, a missed write kept for it; the backup's reply passes", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
@@ -240,7 +240,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "binary set: as a text set", job: binarySet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepBackupReply]),
+            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
             (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply]),
         ]),
         .init(name: "delete: DELETED from both, no delete forgotten", job: textDelete(), rows: [
@@ -250,8 +250,49 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "delete: NOT_FOUND from the primary wins over the backup's DELETED", job: textDelete(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.keepBackupReply]),
+            (.line(.backup, .success, .bothUp), [.keepReply]),
             (.line(.primary, .refused, .bothUp), [.pass, .completeReply]),
+        ]),
+        .init(name: "delete, recovering primary: NOT_FOUND kept until the backup's DELETED, which wins", job: textDelete(), rows: [
+            (.start(.primaryRecovering), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.primary, .refused, .primaryRecovering), [.keepReply]),
+            (.line(.backup, .success, .primaryRecovering), [.pass, .completeReply]),
+        ]),
+        .init(name: "delete, recovering primary: the backup's DELETED first wins over NOT_FOUND", job: textDelete(), rows: [
+            (.start(.primaryRecovering), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.backup, .success, .primaryRecovering), [.keepReply]),
+            (.line(.primary, .refused, .primaryRecovering), [.passKeptReply, .completeReply]),
+        ]),
+        .init(name: "delete, recovering primary: NOT_FOUND from both, the primary's line", job: textDelete(), rows: [
+            (.start(.primaryRecovering), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.primary, .refused, .primaryRecovering), [.keepReply]),
+            (.line(.backup, .refused, .primaryRecovering), [.passKeptReply, .completeReply]),
+        ]),
+        .init(name: "delete, recovering primary: NOT_FOUND, then the backup fails: kept for it, NOT_FOUND stands",
+              job: textDelete(), rows: [
+            (.start(.primaryRecovering), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.primary, .refused, .primaryRecovering), [.keepReply]),
+            (.failed(.backup, .timeout, .primaryRecovering, replyStarted: false),
+             [.keepDelete(.backup), .dropOpenItem, .passKeptReply, .completeReply]),
+        ]),
+        .init(name: "delete, recovering primary: DELETED from the primary needs no wait", job: textDelete(), rows: [
+            (.start(.primaryRecovering), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.primary, .success, .primaryRecovering), [.pass, .completeReply]),
+            (.line(.backup, .refused, .primaryRecovering), []),
+        ]),
+        .init(name: "delete, --miss-failover: the backup's DELETED wins over NOT_FOUND", job: textDelete(), rows: [
+            (.start(.bothUp.withMissFailoverAlways), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.primary, .refused, .bothUp.withMissFailoverAlways), [.keepReply]),
+            (.line(.backup, .success, .bothUp.withMissFailoverAlways), [.pass, .completeReply]),
+        ]),
+        .init(name: "delete, resyncing primary: the backup's DELETED wins over NOT_FOUND", job: textDelete(), rows: [
+            (.start(.primaryResyncing), [.send(.request, to: .primary), .send(.request, to: .backup)]),
+            (.line(.primary, .refused, .primaryResyncing), [.keepReply]),
+            (.line(.backup, .success, .primaryResyncing), [.pass, .completeReply]),
+        ]),
+        .init(name: "delete, recovering primary without a backup: NOT_FOUND at once", job: textDelete(), rows: [
+            (.start(.noBackup), [.send(.request, to: .primary)]),
+            (.line(.primary, .refused, RouteStatus(primaryUp: true, primaryRecovering: true)), [.pass, .completeReply]),
         ]),
         .init(name: "delete: the primary fails, kept for it; the backup answers", job: textDelete(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
@@ -289,7 +330,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         var job = textSet()
         play(&job, [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepBackupReply]),
+            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
         ])
         #expect(job.backup == .replied)
         #expect(job.primary == .pending)

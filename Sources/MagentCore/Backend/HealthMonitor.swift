@@ -117,6 +117,7 @@ final class HealthMonitor {
             server.health.markRecovering()
             if context.pendingDeletes.count(server: server.id) > 0 { server.health.markResyncing() }
             if server.health.markUp() { context.logger.notice("\(name) is up, recovering") }
+            server.health.noteProcess(identity.pid)
             return
         }
         if let previous, Self.restarted(previous, identity) {
@@ -124,6 +125,7 @@ final class HealthMonitor {
                 context.logger.notice("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
             }
         }
+        server.health.noteProcess(identity.pid)
     }
 
     /// A new pid, or an uptime that did not advance with the clock.

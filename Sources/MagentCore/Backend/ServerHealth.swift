@@ -8,6 +8,12 @@ public final class ServerHealth: Sendable {
     private let resyncing = Atomic<Bool>(false)
     private let consecutiveFailures = Atomic<Int>(0)
     private let metaGets = Atomic<Bool>(false)
+    /// The pid its last identity check read (0: none yet).
+    private let process = Atomic<Int>(0)
+    /// When a request to it last failed, and when it first answered after
+    /// that (monotonic milliseconds; 0: never).
+    private let lastFailureAt = Atomic<UInt64>(0)
+    private let answeringSince = Atomic<UInt64>(0)
     /// --failure-limit; a reload may change it.
     private let failureLimit: Atomic<Int>
     /// Refill progress while recovering: keys copied so far, keys still to copy.
@@ -45,6 +51,15 @@ public final class ServerHealth: Sendable {
         if metaGets.load(ordering: .relaxed) != answers { metaGets.store(answers, ordering: .relaxed) }
     }
 
+    /// The memcached process the health monitor last saw answer here (its
+    /// pid; 0 before the first check). Stored after a restart is marked, so
+    /// whoever reads the new pid also sees the server recovering.
+    public var processID: Int { process.load(ordering: .sequentiallyConsistent) }
+
+    func noteProcess(_ pid: Int) {
+        if process.load(ordering: .sequentiallyConsistent) != pid { process.store(pid, ordering: .sequentiallyConsistent) }
+    }
+
     /// "up", "down" or "recovering", for stats and logs.
     public var stateName: String { !isUp ? "down" : isRecovering ? "recovering" : "up" }
 
@@ -60,12 +75,34 @@ public final class ServerHealth: Sendable {
 
     /// A reply arrived: the failure streak ends (no write when there is none).
     func recordSuccess() {
-        if consecutiveFailures.load(ordering: .relaxed) != 0 { consecutiveFailures.store(0, ordering: .relaxed) }
+        if consecutiveFailures.load(ordering: .relaxed) != 0 {
+            consecutiveFailures.store(0, ordering: .relaxed)
+            noteAnswering()
+        }
+    }
+
+    /// It answers again: later than its last failure, even within one clock tick.
+    private func noteAnswering() {
+        let failed = lastFailureAt.load(ordering: .relaxed)
+        answeringSince.store(Swift.max(MonotonicClock.milliseconds(), failed &+ 1), ordering: .relaxed)
+    }
+
+    /// Whether requests that failed here can no longer take effect: it has
+    /// answered for `settleMilliseconds` since its last failure. A request
+    /// that timed out may still sit in the server's socket buffers (a frozen
+    /// memcached runs them when it thaws, a slow one late), so until then a
+    /// success does not prove that the server's copy of a key is current.
+    public func hasSettled(now: UInt64, settleMilliseconds: UInt64) -> Bool {
+        let failed = lastFailureAt.load(ordering: .relaxed)
+        guard failed != 0 else { return true }
+        let since = answeringSince.load(ordering: .relaxed)
+        return isUp && since > failed && now &- since >= settleMilliseconds
     }
 
     /// A connect, reply or timeout failed. Returns true for the one call that
     /// marks the server down.
     func recordFailure() -> Bool {
+        lastFailureAt.store(Swift.max(MonotonicClock.milliseconds(), 1), ordering: .relaxed)
         let failures = consecutiveFailures.wrappingAdd(1, ordering: .relaxed).newValue
         guard failures >= failureLimit.load(ordering: .relaxed) else { return false }
         let markedNow = down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
@@ -76,6 +113,7 @@ public final class ServerHealth: Sendable {
     /// The probe got an answer. Returns true if the server was down.
     func markUp() -> Bool {
         consecutiveFailures.store(0, ordering: .relaxed)
+        noteAnswering()
         return down.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged
     }
 }

@@ -34,7 +34,13 @@ final class ServerRefiller: @unchecked Sendable {
             // Back from being down with its data: every key it missed is dropped
             // from it (reads meanwhile go to the other copy); then it recovers
             // like a restarted server (misses asked of the other copy, refill).
-            for server in topology.members where server.health.isUp && server.health.isResyncing {
+            // A server whose failed requests may still run there (a frozen
+            // one thawing runs what sat in its socket buffers) is given
+            // nothing yet: that could undo what it is given.
+            let now = MonotonicClock.milliseconds()
+            let settle = generation.configuration.settleMilliseconds
+            let settled = topology.members.filter { $0.health.hasSettled(now: now, settleMilliseconds: settle) }
+            for server in settled where server.health.isResyncing {
                 do {
                     let missed = context.pendingDeletes.count(server: server.id)
                     try applyPendingDeletes(on: server, over: connect(server))
@@ -45,15 +51,14 @@ final class ServerRefiller: @unchecked Sendable {
                 }
             }
             // Keys a server in use missed (a request to it failed, it was not marked down).
-            for server in topology.members where server.health.isUp && !server.health.isRecovering
-                && context.pendingDeletes.count(server: server.id) > 0 {
+            for server in settled where !server.health.isRecovering && context.pendingDeletes.count(server: server.id) > 0 {
                 do {
                     try applyKeptKeys(on: server, in: topology)
                 } catch {
                     log.info("\(topology.describe(server)): kept keys not applied yet (\(error))")
                 }
             }
-            for server in topology.members where server.health.isUp && server.health.isRecovering {
+            for server in settled where server.health.isRecovering {
                 do {
                     try refill(server, in: generation)
                     server.health.markRecovered()
@@ -144,7 +149,9 @@ final class ServerRefiller: @unchecked Sendable {
     /// write is copied from the other copy with `set` (the other copy has the
     /// newer state), or deleted when the other copy no longer has the key (or
     /// there is none). A key whose other copy is unreachable stays kept for
-    /// the next pass.
+    /// the next pass, and so does one the other copy misses while it may have
+    /// restarted empty (a miss there proves nothing until the restart is seen
+    /// and the other copy is refilled).
     private func applyKeptKeys(on target: BackendServer, in topology: ServerTopology) throws {
         let destination = try connect(target)
         var origins: [Int: BlockingConnection] = [:]
@@ -164,6 +171,7 @@ final class ServerRefiller: @unchecked Sendable {
                 line.append(encoded ? " b s v f t\r\n" : " s v f t\r\n")
                 try origin.send(Array(line.readableBytes))
                 let item = try MetaItem.read(from: origin)
+                if item == nil, try !answersAsTheKnownProcess(topology.known[otherID], over: origin) { continue }
                 // A newer write may have reached the server since the list was taken.
                 guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
                 line.clear()
@@ -191,6 +199,20 @@ final class ServerRefiller: @unchecked Sendable {
             }
             context.pendingDeletes.remove(server: target.id, key: key)
         }
+    }
+
+    /// Whether `server` is still the memcached process the health monitor
+    /// knows, not recovering: then a miss it answered is a key it really
+    /// does not hold, not one it lost in a restart not yet noticed.
+    private func answersAsTheKnownProcess(_ server: BackendServer, over connection: BlockingConnection) throws -> Bool {
+        try connection.send(Array("stats\r\n".utf8))
+        var pid = 0
+        for _ in 0..<1000 {
+            let line = try connection.readLine()
+            if line.elementsEqual("END".utf8) { break }
+            if line.starts(with: "STAT pid ".utf8) { pid = Int(String(decoding: line.dropFirst(9), as: UTF8.self)) ?? 0 }
+        }
+        return pid != 0 && pid == server.health.processID && !server.health.isRecovering
     }
 
     /// Every key a server holds, from `lru_crawler metadump all`.
@@ -261,7 +283,10 @@ final class ServerRefiller: @unchecked Sendable {
         for key in keys {
             guard let item = try MetaItem.read(from: origin) else { continue }
             // A key deleted while its source was unreachable must not come back.
-            if key.withUnsafeBytes({ context.pendingDeletes.contains(server: source.id, key: $0) }) { continue }
+            // One the source only missed a write of is still the newest copy
+            // left (the target restarted empty): it is copied, and the kept
+            // write is settled from it later.
+            if context.pendingDeletes.missedWrite(server: source.id, key: key) == false { continue }
             additions += Array("ms ".utf8) + key
                 + Array(" \(item.value.count) F\(item.flags) T\(Self.exptime(remaining: item.ttl)) ME c\r\n".utf8)
             additions += item.value + [13, 10]

@@ -34,6 +34,10 @@ public struct Configuration: Sendable, Equatable {
     public var connectTimeoutMilliseconds = 1000
     /// --request-timeout, milliseconds.
     public var requestTimeoutMilliseconds = 1000
+    /// How long a server must answer after a failed request before what it
+    /// holds counts as current: a request that timed out may still run there
+    /// late (a frozen memcached runs its buffered requests when it thaws).
+    public var settleMilliseconds: UInt64 { UInt64(2 * requestTimeoutMilliseconds) }
     /// --failure-limit: consecutive failures before a server is marked down.
     public var failureLimit = 2
     /// --miss-failover: ask the backup on every miss, not only while the primary recovers.

@@ -65,7 +65,7 @@ enum BinaryReplyEncoder {
     }
 
     /// VA header and value bytes: a get's response streams; a counter's is
-    /// collected (in the record's `backupReply`) and sent as 8 bytes.
+    /// collected (in the record's `keptReply`) and sent as 8 bytes.
     static func item(_ bytes: UnsafeRawBufferPointer, startsItem: Bool, endsItem: Bool, framing: BinaryFraming,
                      record: JobRecord, packet: ByteBuffer, into slot: ReplySlot) {
         let opcode = framing.opcode
@@ -74,7 +74,7 @@ enum BinaryReplyEncoder {
             record.binaryValueRemaining = header.size
             record.binaryCas = header.cas
             guard opcode.isRetrieval else {
-                record.backupReply.clear()
+                record.keptReply.clear()
                 return
             }
             packet.clear()
@@ -94,14 +94,14 @@ enum BinaryReplyEncoder {
             slot.append(value)
             return
         }
-        record.backupReply.append(value)
+        record.keptReply.append(value)
         guard endsItem else { return }
         // incr/decr: the new value as a 64-bit big-endian number.
         var number: UInt64 = 0
-        for digit in record.backupReply.readableBytes where digit >= 48 && digit <= 57 {
+        for digit in record.keptReply.readableBytes where digit >= 48 && digit <= 57 {
             number = number &* 10 &+ UInt64(digit - 48)
         }
-        record.backupReply.clear()
+        record.keptReply.clear()
         if opcode.isQuiet { return }
         packet.clear()
         BinaryResponse.appendHeader(to: packet, opcode: opcode.rawValue, status: .success, opaque: framing.opaque,

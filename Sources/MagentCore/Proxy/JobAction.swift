@@ -46,14 +46,16 @@ enum JobAction: Equatable, Sendable {
     case pass
     /// The current VA header, as the VALUE line of the key it answers.
     case passAsValue
-    /// The backup's reply line kept earlier.
-    case passBackupReply
+    /// The reply line kept earlier (`keepReply`).
+    case passKeptReply
     /// The error (or binary status) for a request no server answered.
     case passFailure(BackendFailure)
     /// OK if every server said OK, else an error.
     case passBroadcastResult(allOK: Bool)
-    /// Keep the backup's reply line in case the primary does not answer.
-    case keepBackupReply
+    /// Keep the current reply line: the backup's, in case the primary does
+    /// not answer; a recovering primary's NOT_FOUND to a delete, in case the
+    /// backup does not say DELETED.
+    case keepReply
     /// Drop what the reply holds so far: it is asked again elsewhere.
     case restartReply
     /// A value was cut off mid-way: take it out of the reply or, if part of it

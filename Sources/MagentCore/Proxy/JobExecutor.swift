@@ -80,6 +80,22 @@ final class JobExecutor {
         return replication == .keptValueAsSet || status.primaryRecovering || status.primaryResyncing
     }
 
+    /// A newer write reached `server`: what was kept for the key there must
+    /// not undo it. While the server may still run a request that failed
+    /// earlier (it has not settled), the key is kept as a missed write
+    /// instead: the refiller gives the server the other copy's state, which
+    /// holds this write, once it has settled.
+    private func forgetKept(server: Int, key: UnsafeRawBufferPointer) {
+        let kept = worker.context.pendingDeletes
+        guard kept.count(server: server) > 0, kept.contains(server: server, key: key) else { return }
+        let health = worker.topology.known[server].health
+        if health.hasSettled(now: MonotonicClock.milliseconds(), settleMilliseconds: worker.settings.settleMilliseconds) {
+            kept.forget(server: server, key: key)
+        } else {
+            kept.add(server: server, key: key, missedWrite: true)
+        }
+    }
+
     /// What the job's servers look like now.
     func status(_ route: Route) -> RouteStatus {
         var status = RouteStatus()
@@ -189,8 +205,8 @@ final class JobExecutor {
             pass(event, bytes, record: record)
         case .passAsValue:
             passAsValue(bytes, record: record)
-        case .passBackupReply:
-            passLine(record.backupReply.readableBytes, record: record)
+        case .passKeptReply:
+            passLine(record.keptReply.readableBytes, record: record)
         case .passFailure(let reason):
             guard let slot = slots.slot(record.slot) else { return }
             if case .binary(let framing) = record.framing {
@@ -206,9 +222,9 @@ final class JobExecutor {
             } else {
                 slot.append(allOK ? "OK\r\n" : "SERVER_ERROR not every server answered OK\r\n")
             }
-        case .keepBackupReply:
-            record.backupReply.clear()
-            record.backupReply.append(bytes)
+        case .keepReply:
+            record.keptReply.clear()
+            record.keptReply.append(bytes)
         case .restartReply:
             slots.slot(record.slot)?.restart()
             record.binaryValueRemaining = 0
@@ -228,7 +244,7 @@ final class JobExecutor {
             if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes, missedWrite: true) }
         case .forgetDelete(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
-            if server >= 0 { worker.context.pendingDeletes.forget(server: server, key: record.key.readableBytes) }
+            if server >= 0 { forgetKept(server: server, key: record.key.readableBytes) }
         case .serverLacksMetaGets(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             worker.topology.known[server].health.setAnswersMetaGets(false)

@@ -36,9 +36,9 @@ final class JobRecord {
     let key = ByteBuffer()
     /// A kept copy (`keepCopy`): a storage line and its value.
     let copy = ByteBuffer()
-    /// The backup's reply line, used if the primary does not answer; binary
-    /// framing collects a counter's digits here.
-    let backupReply = ByteBuffer()
+    /// A reply line kept for later (`keepReply`): the backup's, used if the
+    /// primary does not answer; binary framing collects a counter's digits here.
+    let keptReply = ByteBuffer()
     /// Share: keys the primary lacked, each preceded by a space; repair: the keys asked.
     let missingKeys = ByteBuffer()
     /// Where the key the next reply answers starts (in `request` for a
@@ -70,7 +70,7 @@ final class JobRecord {
         key.clear()
         copy.clear()
         if copy.capacity > 64 * 1024 { copy.releaseStorage() }
-        backupReply.clear()
+        keptReply.clear()
         missingKeys.clear()
         keyCursor = 0
         valueFollows = false

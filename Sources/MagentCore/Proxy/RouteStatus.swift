@@ -21,6 +21,11 @@ struct RouteStatus: Equatable, Sendable {
     /// only while the primary recovers.
     var missFailoverAlways = false
 
+    /// A read the primary cannot answer is answered by the backup (it
+    /// recovers or resyncs, or --miss-failover): the backup's copy is the
+    /// key's as much as the primary's, so a delete the backup applied deleted it.
+    var backupCopyCounts: Bool { primaryRecovering || primaryResyncing || missFailoverAlways }
+
     /// The backup exists and is in use.
     var backupUsable: Bool { hasBackup && backupUp }
 

@@ -54,6 +54,11 @@ struct WriteJob: Equatable, Sendable {
     /// A copy of the value is still arriving from the client.
     private(set) var capturing = false
     private var lastFailure = BackendFailure.unavailable
+    /// Delete: the backup said DELETED (its line is kept while the primary's is awaited).
+    private var backupDeleted = false
+    /// Delete: the primary said NOT_FOUND while the backup's copy counts; its
+    /// line is kept until the backup says whether it deleted the key.
+    private var primaryNotFoundKept = false
 
     init(strategy: Strategy, isDelete: Bool, forgetsDeleteOnSuccess: Bool, valueFollows: Bool) {
         self.strategy = strategy
@@ -119,6 +124,9 @@ struct WriteJob: Equatable, Sendable {
         case (.writing, .line(let role, let line, let status)):
             if line == .success { succeeded(role, into: &actions) }
             replied(role, into: &actions)
+            if isDelete && !resolved && decidedDelete(role, line, status, into: &actions) {
+                break
+            }
             if role == .primary {
                 if !resolved {
                     resolved = true
@@ -128,7 +136,7 @@ struct WriteJob: Equatable, Sendable {
                 if line == .success { replicate(status, into: &actions) }
             } else if primary == .pending || primary == .replied || primary == .held {
                 // Both were asked: the primary's reply is the one the client hears.
-                if !resolved { actions.append(.keepBackupReply) }
+                if !resolved { actions.append(.keepReply) }
                 resolve(into: &actions)
             } else if !resolved {
                 resolved = true
@@ -142,7 +150,12 @@ struct WriteJob: Equatable, Sendable {
             // Not reached, or not known to be: what that server holds may be older.
             keepMissed(role, status, into: &actions)
             if !resolved { actions.append(.dropOpenItem) }
-            if role == .primary && reason.requestWasNotSent {
+            if role == .backup && primaryNotFoundKept && !resolved {
+                // The backup cannot say it deleted the key: the primary's NOT_FOUND stands.
+                resolved = true
+                actions.append(.passKeptReply)
+                actions.append(.completeReply)
+            } else if role == .primary && reason.requestWasNotSent {
                 primaryNotReached(status, into: &actions)
             } else {
                 resolve(into: &actions)
@@ -211,6 +224,35 @@ struct WriteJob: Equatable, Sendable {
             backup = .pending
             actions.append(.send(.keptRequest, to: .backup))
         }
+    }
+
+    /// A delete's reply while the backup's copy counts (the primary recovers,
+    /// resyncs, or --miss-failover): the key existed if either copy had it, so
+    /// DELETED from the backup wins over the primary's NOT_FOUND (a restarted
+    /// primary lacks keys the backup keeps). Returns false when the usual rule
+    /// (the primary's reply) decides.
+    private mutating func decidedDelete(_ role: ServerRole, _ line: ReplyLine, _ status: RouteStatus,
+                                        into actions: inout JobActions) -> Bool {
+        if role == .backup {
+            if line == .success { backupDeleted = true }
+            guard primaryNotFoundKept else { return false }
+            // The primary said NOT_FOUND: the backup's DELETED, else the primary's line.
+            resolved = true
+            actions.append(line == .success ? .pass : .passKeptReply)
+            actions.append(.completeReply)
+            return true
+        }
+        guard line == .refused && status.backupCopyCounts && status.hasBackup else { return false }
+        if backupDeleted {
+            resolved = true
+            actions.append(.passKeptReply)
+            actions.append(.completeReply)
+            return true
+        }
+        guard backup == .pending else { return false }
+        primaryNotFoundKept = true
+        actions.append(.keepReply)
+        return true
     }
 
     /// The server in `role` missed this request (or may have): a delete is
@@ -299,7 +341,7 @@ struct WriteJob: Equatable, Sendable {
             case .pending, .held:
                 return
             case .replied:
-                actions.append(.passBackupReply)
+                actions.append(.passKeptReply)
             case .unused, .failed:
                 actions.append(.passFailure(lastFailure))
             }
