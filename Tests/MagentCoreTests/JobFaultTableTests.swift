@@ -73,7 +73,7 @@ import Testing
         ])
         #expect(job.primary == .failed)
         #expect(job.backup == .pending)
-        playToFinish(&job, [(.line(.backup, .success, .primaryDown), [.forgetDelete(.backup), .pass, .completeReply])])
+        playToFinish(&job, [(.line(.backup, .success, .primaryDown), [.keptKeyWritten(.backup), .pass, .completeReply])])
     }
 
     @Test func writeRestoreThenBothDownFails() {
@@ -123,14 +123,14 @@ import Testing
         var job = Self.set
         play(&job, [(.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)])])
         #expect(job.backup == .unused)
-        playToFinish(&job, [(.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply])])
+        playToFinish(&job, [(.line(.primary, .success, .backupDown), [.keptKeyWritten(.primary), .pass, .completeReply])])
     }
 
     @Test func setWithThePrimaryDownKeepsAMissedWriteForThePrimary() {
         var job = Self.set
         play(&job, [(.start(.primaryDown),
                      [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)])])
-        playToFinish(&job, [(.line(.backup, .success, .primaryDown), [.forgetDelete(.backup), .pass, .completeReply])])
+        playToFinish(&job, [(.line(.backup, .success, .primaryDown), [.keptKeyWritten(.backup), .pass, .completeReply])])
     }
 
     /// It may or may not have stored the value: its copy is not trusted.
@@ -141,14 +141,14 @@ import Testing
             (.failed(.primary, .timeout, .bothUp, replyStarted: false), [.keepMissedWrite(.primary), .dropOpenItem]),
         ])
         #expect(job.primary == .failed)
-        playToFinish(&job, [(.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply])])
+        playToFinish(&job, [(.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .pass, .completeReply])])
     }
 
     @Test func setWhoseBackupFailsKeepsAMissedWriteForTheBackup() {
         var job = Self.set
         play(&job, [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply]),
         ])
         playToFinish(&job, [(.failed(.backup, .unavailable, .bothUp, replyStarted: false), [.keepMissedWrite(.backup)])])
     }
@@ -175,7 +175,7 @@ import Testing
         var job = Self.incr
         play(&job, [(.start(.bothUp), [.send(.request, to: .primary)])])
         playToFinish(&job, [(.line(.primary, .success, .backupDown),
-                             [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)])])
+                             [.keptKeyWritten(.primary), .pass, .completeReply, .keepMissedWrite(.backup)])])
     }
 
     @Test func readBackThatFailsKeepsAMissedWriteForTheBackup() {

@@ -15,7 +15,7 @@ import Testing
             (.itemStarted(.primary, keptDelete: false), [.keepCopy(.set)]),
             (.itemBytes(.primary, endsItem: false), [.keepCopy(.set)]),
             (.itemBytes(.primary, endsItem: true), [.keepCopy(.set)]),
-            (.ended(.primary, .bothUp), [.forgetDelete(.backup), .send(.keptCopy, to: .backup)]),
+            (.ended(.primary, .bothUp), [.keptKeyWritten(.backup), .send(.keptCopy, to: .backup)]),
         ])
         #expect(job.found)
         #expect(job.state == .done)

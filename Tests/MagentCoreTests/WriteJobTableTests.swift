@@ -184,18 +184,18 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
     static let parallelCases: [WriteTableCase] = [
         .init(name: "set: primary first, then backup", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup)]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup)]),
         ]),
         .init(name: "set: backup's reply kept while the primary is pending, the primary's wins", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .keepReply]),
             (.line(.primary, .error, .bothUp), [.pass, .completeReply]),
         ]),
         .init(name: "set: primary fails after the backup replied: a missed write kept for it, the backup's kept reply",
               job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .keepReply]),
             (.failed(.primary, .timeout, .bothUp, replyStarted: false),
              [.keepMissedWrite(.primary), .dropOpenItem, .passKeptReply, .completeReply]),
         ]),
@@ -207,7 +207,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         .init(name: "set: primary not reached: no fallback, the backup was asked already", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
             (.failed(.primary, .notSent, .bothUp, replyStarted: false), [.keepMissedWrite(.primary), .dropOpenItem]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .pass, .completeReply]),
         ]),
         .init(name: "set: both fail: missed writes kept for both, the last failure", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
@@ -217,12 +217,12 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "set: primary replied, the backup fails: a missed write kept for it", job: textSet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply]),
             (.failed(.backup, .timeout, .bothUp, replyStarted: false), [.keepMissedWrite(.backup)]),
         ]),
         .init(name: "set, primary down: a missed write kept for it, the backup's reply", job: textSet(), rows: [
             (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
-            (.line(.backup, .success, .primaryDown), [.forgetDelete(.backup), .pass, .completeReply]),
+            (.line(.backup, .success, .primaryDown), [.keptKeyWritten(.backup), .pass, .completeReply]),
         ]),
         .init(name: "set, primary down: the backup fails: missed writes kept for both", job: textSet(), rows: [
             (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
@@ -240,8 +240,8 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "binary set: as a text set", job: binarySet(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .keepReply]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply]),
         ]),
         .init(name: "delete: DELETED from both, no delete forgotten", job: textDelete(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
@@ -330,12 +330,12 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         var job = textSet()
         play(&job, [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .keepReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .keepReply]),
         ])
         #expect(job.backup == .replied)
         #expect(job.primary == .pending)
         #expect(!job.resolved)
-        play(&job, [(.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply])])
+        play(&job, [(.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply])])
         #expect(job.primary == .replied)
         #expect(job.resolved)
         #expect(job.isFinished)
@@ -347,7 +347,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         .init(name: "add: STORED after the value: the kept value set on the backup", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "add: NOT_STORED: nothing replicated", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
@@ -357,13 +357,13 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         .init(name: "add: STORED, backup down by then: nothing replicated, a missed write kept for it", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
-            (.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
+            (.line(.primary, .success, .backupDown), [.keptKeyWritten(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
         ]),
         .init(name: "add, backup down at start (a missed write kept), up at the reply: replicated, forgotten",
               job: textAdd(), rows: [
             (.start(.backupDown), [.send(.request, to: .primary), .captureValue, .keepMissedWrite(.backup)]),
             (.valueCaptured, []),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "add: an error before the value ended: the job waits for the value", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
@@ -372,12 +372,12 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "add, no backup: STORED", job: textAdd(), rows: [
             (.start(.noBackup), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .noBackup), [.forgetDelete(.primary), .pass, .completeReply]),
+            (.line(.primary, .success, .noBackup), [.keptKeyWritten(.primary), .pass, .completeReply]),
         ]),
         .init(name: "add, primary down: a missed write kept for it, the backup's reply, nothing replicated",
               job: textAdd(), rows: [
             (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
-            (.line(.backup, .success, .primaryDown), [.forgetDelete(.backup), .pass, .completeReply]),
+            (.line(.backup, .success, .primaryDown), [.keptKeyWritten(.backup), .pass, .completeReply]),
         ]),
         .init(name: "add: the primary times out (it may have stored): a missed write kept for it, an error, no fallback",
               job: textAdd(), rows: [
@@ -388,11 +388,11 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "binary add: STORED: replicated", job: binaryAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "incr: a number: read back", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply, .startReplication]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply, .startReplication]),
         ]),
         .init(name: "incr: NOT_FOUND: nothing read back", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
@@ -401,12 +401,12 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         .init(name: "incr: a number, backup down: nothing read back, a missed write kept for it (again at the reply)",
               job: incr(), rows: [
             (.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)]),
-            (.line(.primary, .success, .backupDown), [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
+            (.line(.primary, .success, .backupDown), [.keptKeyWritten(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
         ]),
         .init(name: "append: STORED after the value: read back", job: textAppend(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
-            (.line(.primary, .success, .bothUp), [.forgetDelete(.primary), .pass, .completeReply, .startReplication]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .completeReply, .startReplication]),
         ]),
         .init(name: "md with C: HD: read back, no delete forgotten", job: conditionalMetaDelete(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
@@ -417,13 +417,13 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.itemStarted(.primary, keptDelete: false), [.pass]),
             (.itemBytes(.primary, endsItem: false), [.pass]),
             (.itemBytes(.primary, endsItem: true), [.pass]),
-            (.ended(.primary, .bothUp), [.forgetDelete(.primary), .completeReply, .startReplication]),
+            (.ended(.primary, .bothUp), [.keptKeyWritten(.primary), .completeReply, .startReplication]),
         ]),
         .init(name: "ma with v, backup down: the VA item passes, a missed write kept for the backup", job: incr(), rows: [
             (.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)]),
             (.itemStarted(.primary, keptDelete: false), [.pass]),
             (.itemBytes(.primary, endsItem: true), [.pass]),
-            (.ended(.primary, .backupDown), [.forgetDelete(.primary), .completeReply, .keepMissedWrite(.backup)]),
+            (.ended(.primary, .backupDown), [.keptKeyWritten(.primary), .completeReply, .keepMissedWrite(.backup)]),
         ]),
         .init(name: "ma with v: the primary fails mid-value: a missed write kept for it, an error", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
@@ -436,7 +436,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.start(.primaryDown), [.count(.writesToBackup), .send(.request, to: .backup), .keepMissedWrite(.primary)]),
             (.itemStarted(.backup, keptDelete: false), [.pass]),
             (.itemBytes(.backup, endsItem: true), [.pass]),
-            (.ended(.backup, .primaryDown), [.forgetDelete(.backup), .completeReply]),
+            (.ended(.backup, .primaryDown), [.keptKeyWritten(.backup), .completeReply]),
         ]),
     ]
 
@@ -446,14 +446,14 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         playToFinish(&job, test.rows, table: test.name)
     }
 
-    /// forgetDelete only on success, only for the writes that store the key.
-    @Test("forgetDelete on success only when the write stores the key", arguments: [ReplyLine.success, .refused, .error, .other])
-    func forgetDeleteOnlyOnSuccess(_ line: ReplyLine) {
+    /// keptKeyWritten only on success, only for the writes that store the key.
+    @Test("keptKeyWritten on success only when the write stores the key", arguments: [ReplyLine.success, .refused, .error, .other])
+    func keptKeyWrittenOnlyOnSuccess(_ line: ReplyLine) {
         var store = WriteJob(strategy: .parallel, isDelete: false, forgetsDeleteOnSuccess: true, valueFollows: false)
         playToFinish(&store, [
             (.start(.bothUp), [.send(.request, to: .primary), .send(.request, to: .backup)]),
-            (.line(.primary, line, .bothUp), (line == .success ? [.forgetDelete(.primary)] : []) + [.pass, .completeReply]),
-            (.line(.backup, line, .bothUp), line == .success ? [.forgetDelete(.backup)] : []),
+            (.line(.primary, line, .bothUp), (line == .success ? [.keptKeyWritten(.primary)] : []) + [.pass, .completeReply]),
+            (.line(.backup, line, .bothUp), line == .success ? [.keptKeyWritten(.backup)] : []),
         ], table: "ms, \(line)")
         var delete = WriteJob(strategy: .parallel, isDelete: true, forgetsDeleteOnSuccess: false, valueFollows: false)
         playToFinish(&delete, [
@@ -471,7 +471,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.failed(.primary, .notSent, .bothUp, replyStarted: false),
              [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup)]),
             (.valueCaptured, [.send(.keptRequest, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .pass, .completeReply]),
         ]),
         .init(name: "connectTimeout after the value: sent at once", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
@@ -484,7 +484,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.failed(.primary, .notSent, .bothUp, replyStarted: false),
              [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
-            (.line(.backup, .success, .bothUp), [.forgetDelete(.backup), .pass, .completeReply]),
+            (.line(.backup, .success, .bothUp), [.keptKeyWritten(.backup), .pass, .completeReply]),
         ]),
         .init(name: "ma with v not sent: the backup's VA item", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
@@ -492,7 +492,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
              [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
             (.itemStarted(.backup, keptDelete: false), [.pass]),
             (.itemBytes(.backup, endsItem: true), [.pass]),
-            (.ended(.backup, .bothUp), [.forgetDelete(.backup), .completeReply]),
+            (.ended(.backup, .bothUp), [.keptKeyWritten(.backup), .completeReply]),
         ]),
         .init(name: "fallback, then the backup fails: missed writes kept for both, its failure", job: textAdd(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
@@ -560,7 +560,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.ended(.backup, .primaryRecovering), []),
             (.valueCaptured, [.send(.keptRequest, to: .primary)]),
             (.line(.primary, .success, .primaryRecovering),
-             [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+             [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "add: a delete kept for the backup: its copy is not restored", job: textAdd(), rows: [
             (.start(.primaryRecovering), [.captureValue, .send(.lookupKey, to: .backup)]),
@@ -569,7 +569,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.itemBytes(.backup, endsItem: true), []),
             (.ended(.backup, .primaryRecovering), [.send(.keptRequest, to: .primary)]),
             (.line(.primary, .success, .primaryRecovering),
-             [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+             [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "add: the backup fails during the restore: the write goes on, a missed write kept for the backup",
               job: textAdd(), rows: [
@@ -577,21 +577,21 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.valueCaptured, []),
             (.failed(.backup, .timeout, .recoveringBackupDown, replyStarted: false), [.send(.keptRequest, to: .primary)]),
             (.line(.primary, .success, .recoveringBackupDown),
-             [.forgetDelete(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
+             [.keptKeyWritten(.primary), .pass, .completeReply, .keepMissedWrite(.backup)]),
         ]),
         .init(name: "add: the backup answers an error line: the write goes on", job: textAdd(), rows: [
             (.start(.primaryRecovering), [.captureValue, .send(.lookupKey, to: .backup)]),
             (.line(.backup, .error, .primaryRecovering), []),
             (.valueCaptured, [.send(.keptRequest, to: .primary)]),
             (.line(.primary, .success, .primaryRecovering),
-             [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+             [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "incr (no streamed value): restored, then sent", job: incr(), rows: [
             (.start(.primaryRecovering), [.send(.lookupKey, to: .backup)]),
             (.itemStarted(.backup, keptDelete: false), [.keepCopy(.add)]),
             (.itemBytes(.backup, endsItem: true), [.keepCopy(.add)]),
             (.ended(.backup, .primaryRecovering), [.send(.keptCopy, to: .primary), .send(.keptRequest, to: .primary)]),
-            (.line(.primary, .success, .primaryRecovering), [.forgetDelete(.primary), .pass, .completeReply, .startReplication]),
+            (.line(.primary, .success, .primaryRecovering), [.keptKeyWritten(.primary), .pass, .completeReply, .startReplication]),
         ]),
         .init(name: "incr: backup misses: sent, NOT_FOUND", job: incr(), rows: [
             (.start(.primaryRecovering), [.send(.lookupKey, to: .backup)]),
@@ -602,7 +602,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.start(.primaryRecovering), [.send(.lookupKey, to: .backup)]),
             (.ended(.backup, .primaryRecovering), [.send(.keptRequest, to: .primary)]),
             (.line(.primary, .success, .primaryRecovering),
-             [.forgetDelete(.primary), .pass, .completeReply, .forgetDelete(.backup), .send(.keptValueAsSet, to: .backup)]),
+             [.keptKeyWritten(.primary), .pass, .completeReply, .keptKeyWritten(.backup), .send(.keptValueAsSet, to: .backup)]),
         ]),
         .init(name: "incr: restored, then the primary is not reached: a missed write kept for it, the backup",
               job: incr(), rows: [
@@ -610,7 +610,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.ended(.backup, .primaryRecovering), [.send(.keptRequest, to: .primary)]),
             (.failed(.primary, .notSent, .primaryRecovering, replyStarted: false),
              [.keepMissedWrite(.primary), .dropOpenItem, .count(.writesToBackup), .send(.keptRequest, to: .backup)]),
-            (.line(.backup, .success, .primaryRecovering), [.forgetDelete(.backup), .pass, .completeReply]),
+            (.line(.backup, .success, .primaryRecovering), [.keptKeyWritten(.backup), .pass, .completeReply]),
         ]),
     ]
 

@@ -2,12 +2,26 @@
 // write (its copy there is older than the other copy). Kept until the server
 // is reachable again, so a deleted key never returns and an old value is
 // never served through a stale copy. Bounded per server.
+//
+// Client writes and the refiller meet here: a client write of a kept key is
+// counted while it is in flight, and every change bumps the entry's version,
+// so the refiller forgets an entry only if nothing touched the key while it
+// gave the server the other copy's state (else it tries again next pass).
 
 public final class PendingDeletes: Sendable {
+    /// What is kept for one key on one server.
+    public struct Entry: Equatable, Sendable {
+        /// The missed request was a write (its state comes from the other copy), else a delete.
+        public var missedWrite: Bool
+        /// Bumped by every change to the entry and by each client write of the key.
+        public var version: UInt32
+        /// Client writes of the key sent and not yet finished.
+        public var writesInFlight: Int32
+    }
+
     /// Keys kept per server; past this, entries are dropped and counted.
     public let limitPerServer: Int
-    /// Per server: key → whether the missed request was a write (else a delete).
-    private let keys: ThreadLock<[[[UInt8]: Bool]]>
+    private let keys: ThreadLock<[[[UInt8]: Entry]]>
     /// Keys kept per server, readable without the lock (the request path
     /// looks here first, so a server with nothing kept costs one load), and
     /// how many of them are missed writes.
@@ -28,16 +42,16 @@ public final class PendingDeletes: Sendable {
     func add(server: Int, key: UnsafeRawBufferPointer, missedWrite: Bool = false) {
         let stored = keys.withLock { lists -> Bool in
             let owned = Array(key)
-            if let kept = lists[server][owned] {
+            if var entry = lists[server][owned] {
                 // The latest request it missed decides what it must be given.
-                if kept != missedWrite {
-                    lists[server][owned] = missedWrite
-                    writeCounts[server].add(missedWrite ? 1 : -1)
-                }
+                if entry.missedWrite != missedWrite { writeCounts[server].add(missedWrite ? 1 : -1) }
+                entry.missedWrite = missedWrite
+                entry.version &+= 1
+                lists[server][owned] = entry
                 return true
             }
             guard lists[server].count < limitPerServer else { return false }
-            lists[server][owned] = missedWrite
+            lists[server][owned] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
             counts[server].add(1)
             if missedWrite { writeCounts[server].add(1) }
             return true
@@ -53,6 +67,12 @@ public final class PendingDeletes: Sendable {
     /// Whether `key` is kept for `server` as a missed write; nil when not kept.
     func missedWrite(server: Int, key: [UInt8]) -> Bool? {
         guard counts[server].current > 0 else { return nil }
+        return keys.withLock { lists in lists[server][key]?.missedWrite }
+    }
+
+    /// The entry kept for `key` on `server`, nil when none.
+    func entry(server: Int, key: [UInt8]) -> Entry? {
+        guard counts[server].current > 0 else { return nil }
         return keys.withLock { lists in lists[server][key] }
     }
 
@@ -67,17 +87,47 @@ public final class PendingDeletes: Sendable {
     /// The keys kept for `server`, which are forgotten here once each is applied.
     func keys(for server: Int) -> [[UInt8]] { keys.withLock { Array($0[server].keys) } }
 
-    func remove(server: Int, key: [UInt8]) {
-        keys.withLock { lists in
-            guard let missedWrite = lists[server].removeValue(forKey: key) else { return }
-            counts[server].add(-1)
-            if missedWrite { writeCounts[server].add(-1) }
+    /// A client write of `key` is sent: returns whether the key is kept for
+    /// `server` (then `writeFinished` must follow once the write is over).
+    func writeStarted(server: Int, key: UnsafeRawBufferPointer) -> Bool {
+        guard counts[server].current > 0 else { return false }
+        return keys.withLock { lists in
+            let owned = Array(key)
+            guard var entry = lists[server][owned] else { return false }
+            entry.version &+= 1
+            entry.writesInFlight += 1
+            lists[server][owned] = entry
+            return true
         }
     }
 
-    /// A newer write reached `server`: what was kept for it must not undo it.
-    func forget(server: Int, key: UnsafeRawBufferPointer) {
-        guard counts[server].current > 0 else { return }
-        remove(server: server, key: Array(key))
+    /// The client write `writeStarted` counted is over. Whatever reached the
+    /// server, its copy is now reconciled from the other copy: a kept delete
+    /// becomes a kept write (the other copy holds the newer state).
+    func writeFinished(server: Int, key: UnsafeRawBufferPointer) {
+        keys.withLock { lists in
+            let owned = Array(key)
+            guard var entry = lists[server][owned] else { return }
+            if !entry.missedWrite { writeCounts[server].add(1) }
+            entry.missedWrite = true
+            entry.version &+= 1
+            entry.writesInFlight -= 1
+            lists[server][owned] = entry
+        }
+    }
+
+    /// The refiller applied `applied` (the entry as it read it before giving
+    /// the server the key's state): forgotten only if nothing changed it
+    /// since and no client write of the key is in flight. Returns whether it
+    /// was forgotten.
+    @discardableResult
+    func remove(server: Int, key: [UInt8], applied: Entry) -> Bool {
+        keys.withLock { lists in
+            guard let entry = lists[server][key], entry.version == applied.version, entry.writesInFlight == 0 else { return false }
+            lists[server].removeValue(forKey: key)
+            counts[server].add(-1)
+            if entry.missedWrite { writeCounts[server].add(-1) }
+            return true
+        }
     }
 }

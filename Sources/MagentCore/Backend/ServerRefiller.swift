@@ -131,8 +131,8 @@ final class ServerRefiller: @unchecked Sendable {
     /// Drops every key kept for the server (deletes and writes it missed while away).
     private func applyPendingDeletes(on target: BackendServer, over connection: BlockingConnection) throws {
         for key in context.pendingDeletes.keys(for: target.id) {
-            // A newer write may have reached the server since the list was taken.
-            guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
+            // Forgotten since the list was taken: nothing to drop.
+            guard let entry = context.pendingDeletes.entry(server: target.id, key: key) else { continue }
             let line = ByteBuffer()
             key.withUnsafeBytes { StorageLine.writeDelete(key: $0, into: line) }
             try connection.send(Array(line.readableBytes))
@@ -141,7 +141,9 @@ final class ServerRefiller: @unchecked Sendable {
                     || reply.elementsEqual("HD".utf8) || reply.elementsEqual("NF".utf8) else {
                 throw BlockingConnection.Failure(description: "delete answered \(String(decoding: reply, as: UTF8.self))")
             }
-            context.pendingDeletes.remove(server: target.id, key: key)
+            // A client write of the key meanwhile keeps it kept: it goes to
+            // the other copy, and this server gets that state later.
+            context.pendingDeletes.remove(server: target.id, key: key, applied: entry)
         }
     }
 
@@ -156,14 +158,20 @@ final class ServerRefiller: @unchecked Sendable {
         let destination = try connect(target)
         var origins: [Int: BlockingConnection] = [:]
         let line = ByteBuffer()
+        let now = MonotonicClock.milliseconds()
+        let settle = context.generation.configuration.settleMilliseconds
         for key in context.pendingDeletes.keys(for: target.id) {
-            guard let missedWrite = context.pendingDeletes.missedWrite(server: target.id, key: key) else { continue }
+            // The entry as it was before the other copy is read: if a client
+            // write touches the key from here on, the entry stays.
+            guard let entry = context.pendingDeletes.entry(server: target.id, key: key) else { continue }
             line.clear()
             let route = key.withUnsafeBytes { topology.route(for: $0) }
             // Where the newer state is; none (the backups were removed): the key is dropped.
-            let otherID = missedWrite ? (target.role == .primary ? route.backup : route.primary) : -1
+            let otherID = entry.missedWrite ? (target.role == .primary ? route.backup : route.primary) : -1
             if otherID >= 0 {
-                guard topology.known[otherID].health.isUp else { continue }  // kept for the next pass
+                // Kept for the next pass while the other copy is away or may
+                // still run requests that failed there.
+                guard topology.known[otherID].health.hasSettled(now: now, settleMilliseconds: settle) else { continue }
                 let origin = try origins[otherID] ?? connect(topology.known[otherID])
                 origins[otherID] = origin
                 line.append("mg ")
@@ -172,8 +180,6 @@ final class ServerRefiller: @unchecked Sendable {
                 try origin.send(Array(line.readableBytes))
                 let item = try MetaItem.read(from: origin)
                 if item == nil, try !answersAsTheKnownProcess(topology.known[otherID], over: origin) { continue }
-                // A newer write may have reached the server since the list was taken.
-                guard key.withUnsafeBytes({ context.pendingDeletes.contains(server: target.id, key: $0) }) else { continue }
                 line.clear()
                 if let item {
                     line.append("ms ")
@@ -197,7 +203,7 @@ final class ServerRefiller: @unchecked Sendable {
                     || reply.elementsEqual("NOT_FOUND".utf8) else {
                 throw BlockingConnection.Failure(description: "kept key answered \(String(decoding: reply, as: UTF8.self))")
             }
-            context.pendingDeletes.remove(server: target.id, key: key)
+            context.pendingDeletes.remove(server: target.id, key: key, applied: entry)
         }
     }
 

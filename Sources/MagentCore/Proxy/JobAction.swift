@@ -75,8 +75,9 @@ enum JobAction: Equatable, Sendable {
     /// than the other. Kept: the key is dropped from it when it is back, or
     /// copied to it from the other copy if it stayed in use.
     case keepMissedWrite(ServerRole)
-    /// The server in `role` stored the key again: a delete kept for it must not undo that.
-    case forgetDelete(ServerRole)
+    /// The server in `role` stored the key again: what is kept for it there
+    /// must not undo that (it becomes a kept write, settled from the other copy).
+    case keptKeyWritten(ServerRole)
     /// The server in `role` answered ERROR to a meta get: classic gets from now on.
     case serverLacksMetaGets(ServerRole)
     /// A share asked with miss failover got a VALUE: every key asked before its key was a miss.

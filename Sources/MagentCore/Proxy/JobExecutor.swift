@@ -46,11 +46,43 @@ final class JobExecutor {
         startingClient = client
         var status = status(record.route)
         if record.kind == .retrieval && status.backupUsable { status.primaryCopyStale = primaryCopyIsStale(record) }
+        if record.kind == .write && record.route.primary >= 0 {
+            trackKeptKey(record, backupUsable: status.backupUsable)
+            if record.bypassesPrimary { status.primaryUp = false }
+        }
         dispatch(handle, record: record, .start(status), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         startingClient = outer
         if let client, record.kind == .write, jobs.record(handle) != nil, holdsLaterRequests(record.write, status) {
             orderingHolds.add(job: handle, key: record.key.readableBytes, client: client)
         }
+    }
+
+    /// A write of a key kept for one of its servers: counted there while in
+    /// flight (the refiller does not forget the entry under it). A key kept
+    /// for the primary is written to the backup alone while the backup is
+    /// in use: the primary's copy is older, and it may still run a request
+    /// that failed there; the refiller gives it the backup's state later.
+    private func trackKeptKey(_ record: JobRecord, backupUsable: Bool) {
+        let kept = worker.context.pendingDeletes
+        let key = record.key.readableBytes
+        record.writeKeptOnPrimary = kept.writeStarted(server: record.route.primary, key: key)
+        record.bypassesPrimary = record.writeKeptOnPrimary && backupUsable
+        if record.route.hasBackup { record.writeKeptOnBackup = kept.writeStarted(server: record.route.backup, key: key) }
+    }
+
+    /// The write `trackKeptKey` counted is over.
+    private func finishKeptKeyWrite(_ record: JobRecord) {
+        let kept = worker.context.pendingDeletes
+        let key = record.key.readableBytes
+        if record.writeKeptOnPrimary { kept.writeFinished(server: record.route.primary, key: key) }
+        if record.writeKeptOnBackup { kept.writeFinished(server: record.route.backup, key: key) }
+    }
+
+    /// What the job's servers look like now, as this job uses them.
+    private func status(for record: JobRecord) -> RouteStatus {
+        var status = status(record.route)
+        if record.bypassesPrimary { status.primaryUp = false }
+        return status
     }
 
     /// Whether the primary missed a write or delete of a key this read asks
@@ -80,20 +112,14 @@ final class JobExecutor {
         return replication == .keptValueAsSet || status.primaryRecovering || status.primaryResyncing
     }
 
-    /// A newer write reached `server`: what was kept for the key there must
-    /// not undo it. While the server may still run a request that failed
-    /// earlier (it has not settled), the key is kept as a missed write
-    /// instead: the refiller gives the server the other copy's state, which
-    /// holds this write, once it has settled.
-    private func forgetKept(server: Int, key: UnsafeRawBufferPointer) {
+    /// A newer write reached `server`: what is kept for the key there must
+    /// not undo it. It becomes a kept write: the refiller gives the server
+    /// the other copy's state (which holds this write), once the server has
+    /// settled (it may still run a request that failed there).
+    private func keptKeyWritten(server: Int, key: UnsafeRawBufferPointer) {
         let kept = worker.context.pendingDeletes
-        guard kept.count(server: server) > 0, kept.contains(server: server, key: key) else { return }
-        let health = worker.topology.known[server].health
-        if health.hasSettled(now: MonotonicClock.milliseconds(), settleMilliseconds: worker.settings.settleMilliseconds) {
-            kept.forget(server: server, key: key)
-        } else {
-            kept.add(server: server, key: key, missedWrite: true)
-        }
+        guard kept.contains(server: server, key: key) else { return }
+        kept.add(server: server, key: key, missedWrite: true)
     }
 
     /// What the job's servers look like now.
@@ -136,7 +162,7 @@ final class JobExecutor {
     /// END, EN of the proxy's own meta get, or the end of a meta reply's value.
     func ended(_ entry: PendingReply) {
         guard let record = record(entry) else { return }
-        dispatch(entry.job, record: record, .ended(entry.role, status(record.route)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+        dispatch(entry.job, record: record, .ended(entry.role, status(for: record)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
@@ -144,11 +170,11 @@ final class JobExecutor {
         if entry.shape == .retrieval {
             // An error where VALUE blocks or END belong: the server failed this request.
             let replyStarted = slots.slot(record.slot)?.emitted ?? false
-            dispatch(entry.job, record: record, .failed(entry.role, .protocolError, status(record.route), replyStarted: replyStarted),
+            dispatch(entry.job, record: record, .failed(entry.role, .protocolError, status(for: record), replyStarted: replyStarted),
                      bytes: UnsafeRawBufferPointer(start: nil, count: 0))
             return
         }
-        dispatch(entry.job, record: record, .line(entry.role, ReplyLine(bytes), status(record.route)), bytes: bytes)
+        dispatch(entry.job, record: record, .line(entry.role, ReplyLine(bytes), status(for: record)), bytes: bytes)
     }
 
     /// The request got no reply: the connection failed or timed out, or its
@@ -156,7 +182,7 @@ final class JobExecutor {
     func failed(_ entry: PendingReply, _ reason: BackendFailure) {
         guard let record = record(entry) else { return }
         let replyStarted = slots.slot(record.slot)?.emitted ?? false
-        dispatch(entry.job, record: record, .failed(entry.role, reason, status(record.route), replyStarted: replyStarted),
+        dispatch(entry.job, record: record, .failed(entry.role, reason, status(for: record), replyStarted: replyStarted),
                  bytes: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
@@ -190,6 +216,7 @@ final class JobExecutor {
             perform(actions[index], handle: handle, record: record, event: event, bytes: bytes)
         }
         if record.isFinished {
+            if record.writeKeptOnPrimary || record.writeKeptOnBackup { finishKeptKeyWrite(record) }
             if !orderingHolds.isEmpty { orderingHolds.release(job: handle) }
             jobs.release(handle)
         }
@@ -242,9 +269,9 @@ final class JobExecutor {
         case .keepMissedWrite(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes, missedWrite: true) }
-        case .forgetDelete(let role):
+        case .keptKeyWritten(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
-            if server >= 0 { forgetKept(server: server, key: record.key.readableBytes) }
+            if server >= 0 { keptKeyWritten(server: server, key: record.key.readableBytes) }
         case .serverLacksMetaGets(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             worker.topology.known[server].health.setAnswersMetaGets(false)

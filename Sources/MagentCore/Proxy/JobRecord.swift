@@ -51,6 +51,13 @@ final class JobRecord {
     var shareSlots: [SlotHandle] = []
     var keyShares: [Int32] = []
 
+    /// A write of a key kept for its primary / its backup, counted there
+    /// while in flight (`PendingDeletes.writeStarted`).
+    var writeKeptOnPrimary = false
+    var writeKeptOnBackup = false
+    /// The key is kept for the primary: this write goes to the backup alone.
+    var bypassesPrimary = false
+
     /// Binary framing: value bytes of the current VA still to pass (its \r\n
     /// is not), and the CAS of that VA.
     var binaryValueRemaining = 0
@@ -79,6 +86,9 @@ final class JobRecord {
         if !keyShares.isEmpty { keyShares.removeAll(keepingCapacity: true) }
         binaryValueRemaining = 0
         binaryCas = 0
+        writeKeptOnPrimary = false
+        writeKeptOnBackup = false
+        bypassesPrimary = false
     }
 
     var isFinished: Bool {

@@ -31,7 +31,7 @@ struct ReplicationJob: Equatable, Sendable {
             if status.backupUsable {
                 // Written or deleted there now: a delete kept for the backup is
                 // forgotten (the copy is the newer state) or stays true.
-                if found { actions.append(.forgetDelete(.backup)) }
+                if found { actions.append(.keptKeyWritten(.backup)) }
                 actions.append(.send(found ? .keptCopy : .deleteKey, to: .backup))
             } else if status.hasBackup {
                 // The backup is away: it must not bring back the key the primary

@@ -308,7 +308,7 @@ struct WriteJob: Equatable, Sendable {
 
     /// Written again: a delete kept for this server must not undo it.
     private func succeeded(_ role: ServerRole, into actions: inout JobActions) {
-        if forgetsDeleteOnSuccess { actions.append(.forgetDelete(role)) }
+        if forgetsDeleteOnSuccess { actions.append(.keptKeyWritten(role)) }
     }
 
     /// Once the primary applied a write the backup must not repeat blindly,
@@ -322,7 +322,7 @@ struct WriteJob: Equatable, Sendable {
         switch replication {
         case .keptValueAsSet:
             // Written there now: a delete kept for the backup must not undo it.
-            actions.append(.forgetDelete(.backup))
+            actions.append(.keptKeyWritten(.backup))
             actions.append(.send(.keptValueAsSet, to: .backup))
         case .readBack:
             actions.append(.startReplication)
