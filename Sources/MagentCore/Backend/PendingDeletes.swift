@@ -64,6 +64,15 @@ public final class PendingDeletes: Sendable {
         return keys.withLock { lists in lists[server][Array(key)] != nil }
     }
 
+    /// Whether the latest request `server` missed for `key` is a delete:
+    /// its copy there must not come back. (A kept write leaves a copy that
+    /// may be older than the other one, but is the best left where the
+    /// other copy lost the key.)
+    func isKeptDelete(server: Int, key: UnsafeRawBufferPointer) -> Bool {
+        guard counts[server].current > 0 else { return false }
+        return keys.withLock { lists in lists[server][Array(key)]?.missedWrite == false }
+    }
+
     /// Whether `key` is kept for `server` as a missed write; nil when not kept.
     func missedWrite(server: Int, key: [UInt8]) -> Bool? {
         guard counts[server].current > 0 else { return nil }

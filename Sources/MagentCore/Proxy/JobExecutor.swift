@@ -101,15 +101,14 @@ final class JobExecutor {
 
     /// Whether the client's later requests on the key must wait for this
     /// write: one whose key is restored first (they would read the state
-    /// before it); an add, replace or cas whose value reaches the backup only
-    /// after the primary's reply (a later write or delete of the key would
-    /// reach the backup first and be undone by the copy); and any write the
-    /// backup gets only after the primary while reads may go to the backup
-    /// (the primary recovers or resyncs), until its copy is there.
+    /// before it), and any write the backup gets only after the primary's
+    /// reply (an add, replace or cas as a set, the rest by read-back): a
+    /// later write or delete of the key would reach the backup first and be
+    /// undone by the copy, and a read that goes to the backup would miss it.
     private func holdsLaterRequests(_ write: WriteJob, _ status: RouteStatus) -> Bool {
         if write.checksKeptDeletes { return true }
-        guard status.hasBackup, case .primaryFirst(let replication) = write.strategy else { return false }
-        return replication == .keptValueAsSet || status.primaryRecovering || status.primaryResyncing
+        guard status.hasBackup, status.primaryUp, case .primaryFirst = write.strategy else { return false }
+        return true
     }
 
     /// A newer write reached `server`: what is kept for the key there must
@@ -149,7 +148,7 @@ final class JobExecutor {
         guard let record = record(entry) else { return }
         var keptDelete = false
         if entry.role == .backup && record.checksKeptDeletes {
-            keptDelete = worker.context.pendingDeletes.contains(server: record.route.backup, key: copiedKey(record))
+            keptDelete = worker.context.pendingDeletes.isKeptDelete(server: record.route.backup, key: copiedKey(record))
         }
         dispatch(entry.job, record: record, .itemStarted(entry.role, keptDelete: keptDelete), bytes: bytes)
     }
