@@ -52,9 +52,32 @@ final class JobExecutor {
         }
         dispatch(handle, record: record, .start(status), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         startingClient = outer
-        if let client, record.kind == .write, jobs.record(handle) != nil, holdsLaterRequests(record.write, status) {
+        guard let client, jobs.record(handle) != nil else { return }
+        if record.kind == .write, holdsLaterRequests(record.write, status) {
             orderingHolds.add(job: handle, key: record.key.readableBytes, client: client)
+        } else if record.kind == .retrieval, readMayAskTheBackupLater(status) {
+            holdLaterRequests(onKeysOf: record, handle: handle, client: client)
         }
+    }
+
+    /// A read the primary answers first and the backup only for what the
+    /// primary missed (it recovers, or --miss-failover): the backup is asked
+    /// after the client's later requests went out, so a later write of the
+    /// key would reach the backup first and be read back as if it came
+    /// before. The client's later requests on its keys wait for it.
+    private func readMayAskTheBackupLater(_ status: RouteStatus) -> Bool {
+        status.primaryUp && status.backupUsable && !status.primaryCopyStale && !status.primaryResyncing
+            && (status.primaryRecovering || status.missFailoverAlways)
+    }
+
+    private func holdLaterRequests(onKeysOf record: JobRecord, handle: JobHandle, client: ClientConnection) {
+        if record.command.isMeta {
+            orderingHolds.add(job: handle, key: record.key.readableBytes, client: client)
+            return
+        }
+        let line = record.request.readableBytes
+        var keys = LineTokens(from: firstKeyOffset(record))
+        while let key = keys.next(in: line) { orderingHolds.add(job: handle, key: line[key], client: client) }
     }
 
     /// A write of a key kept for one of its servers: counted there while in
