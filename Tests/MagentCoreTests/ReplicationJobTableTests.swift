@@ -125,6 +125,49 @@ import Testing
         #expect(job.found)
     }
 
+    // MARK: - After a write: the replication completes the client's reply
+
+    static let answeringEnds: [(String, [TableRow])] = [
+        ("found: the copy goes to the backup, then the reply is complete", [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.itemStarted(.primary, keptDelete: false), [.keepCopy(.set)]),
+            (.itemBytes(.primary, endsItem: true), [.keepCopy(.set)]),
+            (.ended(.primary, .bothUp), [.keptKeyWritten(.backup), .send(.keptCopy, to: .backup), .completeReply]),
+        ]),
+        ("not found: the delete goes to the backup, then the reply is complete", [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.ended(.primary, .bothUp), [.send(.deleteKey, to: .backup), .completeReply]),
+        ]),
+        ("found, backup gone meanwhile: a missed write kept, the reply is complete", [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.itemStarted(.primary, keptDelete: false), [.keepCopy(.set)]),
+            (.itemBytes(.primary, endsItem: true), [.keepCopy(.set)]),
+            (.ended(.primary, .backupDown), [.keepMissedWrite(.backup), .completeReply]),
+        ]),
+        ("the primary fails the read-back: the write may be gone with it, the client hears the failure", [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.failed(.primary, .timeout, .bothUp, replyStarted: false),
+             [.keepMissedWrite(.backup), .restartReply, .passFailure(.timeout), .completeReply]),
+        ]),
+        ("the primary dies mid-value: the copy is never sent, the client hears the failure", [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.itemStarted(.primary, keptDelete: false), [.keepCopy(.set)]),
+            (.failed(.primary, .unavailable, .primaryDown, replyStarted: false),
+             [.keepMissedWrite(.backup), .restartReply, .passFailure(.unavailable), .completeReply]),
+        ]),
+        ("an error line: a protocol error for the client", [
+            (.start(.bothUp), [.send(.lookupKey, to: .primary)]),
+            (.line(.primary, .error, .bothUp), [.keepMissedWrite(.backup), .restartReply, .passFailure(.protocolError), .completeReply]),
+        ]),
+    ]
+
+    @Test func answeringClientCompletesOrFailsTheReply() {
+        for (name, rows) in Self.answeringEnds {
+            var job = ReplicationJob(answersClient: true)
+            playToFinish(&job, rows, table: name)
+        }
+    }
+
     // MARK: - Events a state cannot take
 
     @Test func idleTakesOnlyStart() {

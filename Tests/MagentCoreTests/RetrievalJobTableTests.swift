@@ -519,11 +519,11 @@ struct RetrievalTableCase: Sendable, CustomTestStringConvertible {
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.itemStarted(.primary, keptDelete: false), [.pass]),
             (.itemBytes(.primary, endsItem: true), [.pass]),
-            (.ended(.primary, .bothUp), [.completeReply, .startReplication]),
+            (.ended(.primary, .bothUp), [.completeReply, .startReplication(answersClient: false)]),
         ]),
         .init(name: "HD hit, backup up: replicated", kind: mgTouch, rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .bothUp), [.pass, .completeReply, .startReplication]),
+            (.line(.primary, .success, .bothUp), [.pass, .completeReply, .startReplication(answersClient: false)]),
         ]),
         .init(name: "VA hit, backup down: not replicated", kind: mgTouch, rows: [
             (.start(.backupDown), [.send(.request, to: .primary)]),
@@ -559,7 +559,7 @@ struct RetrievalTableCase: Sendable, CustomTestStringConvertible {
             (.itemStarted(.backup, keptDelete: false), [.keepCopy(.add)]),
             (.itemBytes(.backup, endsItem: true), [.keepCopy(.add)]),
             (.ended(.backup, .primaryRecovering), [.send(.keptCopy, to: .primary), .send(.request, to: .primary)]),
-            (.line(.primary, .success, .primaryRecovering), [.pass, .completeReply, .startReplication]),
+            (.line(.primary, .success, .primaryRecovering), [.pass, .completeReply, .startReplication(answersClient: false)]),
         ]),
         .init(name: "without T: a hit is not replicated", kind: mg, rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),

@@ -65,4 +65,33 @@ import MagentTestKit
         let states = try ServerStates.read(cluster)
         #expect(states["primary:1:state"] == "recovering", "the test ran after the recovery: \(ServerStates.describe(states))")
     }
+
+    /// A write the backup gets by a read-back is acknowledged only once that
+    /// copy is on its way: the primary killed right after the replies must
+    /// not take acknowledged appends with it (the backup serves them).
+    @Test func anAcknowledgedAppendSurvivesItsPrimaryDyingAtOnce() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "500"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let keys = (0..<50).map { "acked:\($0)" }
+        for key in keys { client.expect("set \(key) 0 0 1\r\na\r\n", "STORED\r\n") }
+        try waitFor("the backup holding every key", timeout: 5) { try cluster.backups[0].getMany(keys).count == keys.count }
+        try client.send(keys.map { "append \($0) 0 0 1\r\nb\r\n" }.joined())
+        for key in keys { #expect(try client.readLine() == "STORED\r\n", "\(key)") }
+        cluster.primaries[0].kill()
+        try waitFor("the backup holding every acknowledged append", timeout: 5) {
+            try cluster.backups[0].getMany(keys).values.allSatisfy { $0 == Array("ab".utf8) }
+        }
+    }
+
+    /// A base64-keyed meta request read while another request holds a key
+    /// waits (its key is compared decoded) and goes on once the hold ends.
+    @Test func aHeldBase64KeyedRequestGoesOn() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        try client.send("ms n 1\r\n5\r\nms n 1 MA\r\n7\r\nms YWJj 3 b\r\nxyz\r\nmn\r\n")
+        #expect(try client.read(until: "MN\r\n") == "HD\r\nHD\r\nHD\r\nMN\r\n")
+        client.expect("mg abc v\r\n", "VA 3\r\nxyz\r\n")
+    }
 }

@@ -113,6 +113,8 @@ final class ServerRefiller: @unchecked Sendable {
             while start < keys.count {
                 let began = MonotonicClock.milliseconds()
                 let batch = Array(keys[start..<min(start + Self.batchSize, keys.count)])
+                context.keysBeingCopied.publish(batch, server: target.id)
+                defer { context.keysBeingCopied.clear(server: target.id) }
                 let copied = try copy(batch, from: source, over: origin, to: destination)
                 health.refillCopied.add(copied)
                 health.refillLeft.add(-batch.count)

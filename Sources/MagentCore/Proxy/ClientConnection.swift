@@ -300,11 +300,11 @@ final class ClientConnection {
         guard waitingForOrder, !isClosed, !isClosing, let held else { return }
         let bytes = held.bytes.readableBytes
         if let request = held.text {
-            guard !mustWaitForOrder(request, line: bytes) else { return }
+            guard orderingHolds == 0 || !mustWaitForOrder(request, line: bytes) else { return }
             waitingForOrder = false
             worker.forwarder.forward(request, line: bytes, client: self)
         } else if let header = held.binary {
-            guard !mustWaitForOrder(header, packet: bytes) else { return }
+            guard orderingHolds == 0 || !mustWaitForOrder(header, packet: bytes) else { return }
             waitingForOrder = false
             worker.forwarder.forwardBinary(header, packet: bytes, client: self)
         }

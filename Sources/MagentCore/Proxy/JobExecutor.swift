@@ -45,7 +45,9 @@ final class JobExecutor {
         let outer = startingClient  // a job started by another job's actions
         startingClient = client
         var status = status(record.route)
-        if record.kind == .retrieval && status.backupUsable { status.primaryCopyStale = primaryCopyIsStale(record) }
+        if record.kind == .retrieval && status.backupUsable {
+            status.primaryCopyStale = primaryCopyIsStale(record, recovering: status.primaryRecovering)
+        }
         if record.kind == .write && record.route.primary >= 0 {
             trackKeptKey(record, backupUsable: status.backupUsable)
             if record.bypassesPrimary { status.primaryUp = false }
@@ -109,15 +111,22 @@ final class JobExecutor {
     }
 
     /// Whether the primary missed a write or delete of a key this read asks
-    /// for (kept, not yet given to it): one load when nothing is kept for it.
-    private func primaryCopyIsStale(_ record: JobRecord) -> Bool {
+    /// for (kept, not yet given to it), or is being given one by the refill
+    /// while it recovers: one load when nothing is kept for it.
+    private func primaryCopyIsStale(_ record: JobRecord, recovering: Bool) -> Bool {
+        let primary = record.route.primary
         let kept = worker.context.pendingDeletes
-        guard kept.count(server: record.route.primary) > 0 else { return false }
-        if record.command.isMeta { return kept.contains(server: record.route.primary, key: record.key.readableBytes) }
+        let copying = worker.context.keysBeingCopied
+        let anyKept = kept.count(server: primary) > 0
+        guard anyKept || recovering else { return false }
+        func stale(_ key: UnsafeRawBufferPointer) -> Bool {
+            (anyKept && kept.contains(server: primary, key: key)) || (recovering && copying.contains(server: primary, key: key))
+        }
+        if record.command.isMeta { return stale(record.key.readableBytes) }
         let line = record.request.readableBytes
         var keys = LineTokens(from: firstKeyOffset(record))
         while let key = keys.next(in: line) {
-            if kept.contains(server: record.route.primary, key: line[key]) { return true }
+            if stale(line[key]) { return true }
         }
         return false
     }
@@ -310,9 +319,14 @@ final class JobExecutor {
             } else {
                 record.copy.append(bytes)
             }
-        case .startReplication:
-            let (replication, copy) = newJob(.replication)
-            copy.replication = ReplicationJob()
+        case .startReplication(let answersClient):
+            let (replication, copy) = newJob(.replication, slot: answersClient ? record.slot : .none)
+            if answersClient {
+                record.slot = .none
+                copy.framing = record.framing
+                copy.command = record.command
+            }
+            copy.replication = ReplicationJob(answersClient: answersClient)
             copy.route = record.route
             copy.clientID = record.clientID
             copy.key.append(record.key.readableBytes)

@@ -2,7 +2,8 @@
 // cannot simply repeat (append, incr, touch, the meta writes, mg with T):
 // the item is read back on the write's own connection (so after the write)
 // and set on the backup, or deleted there when the primary no longer has it.
-// Silent: nobody waits for it.
+// After a write it answers the client: the primary's reply waits in the
+// slot until the copy is sent, and becomes an error if the read-back fails.
 
 struct ReplicationJob: Equatable, Sendable {
     enum State: UInt8, Equatable, Sendable {
@@ -12,6 +13,10 @@ struct ReplicationJob: Equatable, Sendable {
     private(set) var state = State.idle
     /// The primary returned the item (its copy is being kept).
     private(set) var found = false
+    /// It holds the write's reply (see `JobAction.startReplication`).
+    let answersClient: Bool
+
+    init(answersClient: Bool = false) { self.answersClient = answersClient }
 
     var isFinished: Bool { state == .done }
 
@@ -38,13 +43,27 @@ struct ReplicationJob: Equatable, Sendable {
                 // lost, nor serve its older value.
                 actions.append(found ? .keepMissedWrite(.backup) : .keepDelete(.backup))
             }
-        case (.reading, .line(_, _, let status)), (.reading, .failed(_, _, let status, _)):
+            if answersClient { actions.append(.completeReply) }
+        case (.reading, .line(_, _, let status)):
             // The primary could not say: the backup's copy may be older.
             state = .done
             if status.hasBackup { actions.append(.keepMissedWrite(.backup)) }
+            if answersClient { failClient(.protocolError, into: &actions) }
+        case (.reading, .failed(_, let reason, let status, _)):
+            state = .done
+            if status.hasBackup { actions.append(.keepMissedWrite(.backup)) }
+            if answersClient { failClient(reason, into: &actions) }
         default:
             break
         }
         return actions
+    }
+
+    /// The write may be gone with the primary and is not on the backup: the
+    /// client hears an error instead of the primary's reply.
+    private func failClient(_ reason: BackendFailure, into actions: inout JobActions) {
+        actions.append(.restartReply)
+        actions.append(.passFailure(reason))
+        actions.append(.completeReply)
     }
 }

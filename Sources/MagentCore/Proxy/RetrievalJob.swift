@@ -83,7 +83,7 @@ struct RetrievalJob: Equatable, Sendable {
                 }
             case .metaRead(let replicatesOnHit, _):
                 finish(into: &actions)
-                if role == .primary && replicatesOnHit && status.backupUsable { actions.append(.startReplication) }
+                if role == .primary && replicatesOnHit && status.backupUsable { actions.append(.startReplication(answersClient: false)) }
             }
 
         case (.asking(let role, let keysLeft), .line(_, let line, let status)):
@@ -113,7 +113,7 @@ struct RetrievalJob: Equatable, Sendable {
                 actions.append(.pass)
                 finish(into: &actions)
                 if role == .primary && line == .success && replicatesOnHit && status.backupUsable {
-                    actions.append(.startReplication)
+                    actions.append(.startReplication(answersClient: false))
                 }
             }
 

@@ -115,11 +115,12 @@ struct WriteJob: Equatable, Sendable {
         case (.writing, .ended(let role, let status)):
             succeeded(role, into: &actions)
             replied(role, into: &actions)
+            let handsOver = role == .primary && !resolved && readsBack(status)
             if !resolved {
                 resolved = true
-                actions.append(.completeReply)
+                if !handsOver { actions.append(.completeReply) }
             }
-            if role == .primary { replicate(status, into: &actions) }
+            if role == .primary { replicate(status, answersClient: handsOver, into: &actions) }
 
         case (.writing, .line(let role, let line, let status)):
             if line == .success { succeeded(role, into: &actions) }
@@ -128,12 +129,13 @@ struct WriteJob: Equatable, Sendable {
                 break
             }
             if role == .primary {
+                let handsOver = line == .success && !resolved && readsBack(status)
                 if !resolved {
                     resolved = true
                     actions.append(.pass)
-                    actions.append(.completeReply)
+                    if !handsOver { actions.append(.completeReply) }
                 }
-                if line == .success { replicate(status, into: &actions) }
+                if line == .success { replicate(status, answersClient: handsOver, into: &actions) }
             } else if primary == .pending || primary == .replied || primary == .held {
                 // Both were asked: the primary's reply is the one the client hears.
                 if !resolved { actions.append(.keepReply) }
@@ -311,9 +313,18 @@ struct WriteJob: Equatable, Sendable {
         if forgetsDeleteOnSuccess { actions.append(.keptKeyWritten(role)) }
     }
 
+    /// The backup gets the primary's result by a read-back (the backup is
+    /// in use and this write was not sent to it).
+    private func readsBack(_ status: RouteStatus) -> Bool {
+        guard case .primaryFirst(.readBack) = strategy else { return false }
+        return backup == .unused && status.backupUsable
+    }
+
     /// Once the primary applied a write the backup must not repeat blindly,
-    /// the backup gets the primary's result.
-    private mutating func replicate(_ status: RouteStatus, into actions: inout JobActions) {
+    /// the backup gets the primary's result. A read-back that `answersClient`
+    /// completes the client's reply: it is not acknowledged while the only
+    /// copy of the write is on the primary.
+    private mutating func replicate(_ status: RouteStatus, answersClient: Bool = false, into actions: inout JobActions) {
         guard case .primaryFirst(let replication) = strategy, backup == .unused, status.hasBackup else { return }
         guard status.backupUp else {
             actions.append(.keepMissedWrite(.backup))  // the backup is away: it misses the copy
@@ -325,7 +336,7 @@ struct WriteJob: Equatable, Sendable {
             actions.append(.keptKeyWritten(.backup))
             actions.append(.send(.keptValueAsSet, to: .backup))
         case .readBack:
-            actions.append(.startReplication)
+            actions.append(.startReplication(answersClient: answersClient))
         }
     }
 

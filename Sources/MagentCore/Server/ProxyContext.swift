@@ -9,6 +9,8 @@ public final class ProxyContext: Sendable {
     public let logger: Logger
     /// Deletes servers missed while unreachable (see PendingDeletes).
     public let pendingDeletes: PendingDeletes
+    /// Keys the refiller is copying to a recovering server (see KeysBeingCopied).
+    public let keysBeingCopied: KeysBeingCopied
     /// "VERSION <version> memcached agent\r\n"
     let versionReply: [UInt8]
     private let current: ThreadLock<ProxyGeneration>
@@ -18,6 +20,7 @@ public final class ProxyContext: Sendable {
         stats = ProxyStats(workers: configuration.threads, servers: ServerRegistry.capacity)
         logger = Logger(level: configuration.logLevel, syslog: configuration.syslog)
         pendingDeletes = PendingDeletes(servers: ServerRegistry.capacity)
+        keysBeingCopied = KeysBeingCopied(servers: ServerRegistry.capacity)
         versionReply = Array(MagentVersion.versionReply.utf8)
         current = ThreadLock(generation)
     }
