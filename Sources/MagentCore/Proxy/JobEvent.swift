@@ -1,7 +1,8 @@
 // Everything that can happen to a job: its start, a piece of a backend's
-// reply (a value, a line, a STAT line), a backend failure, the client finishing (or abandoning) a value the
-// job keeps, a merge share completing. The executor turns socket activity
-// into these; the jobs' decisions are functions of them.
+// reply (a value, a line, a STAT line), a backend failure, the client
+// finishing (or abandoning) a value the job keeps, a merge share completing.
+// The executor turns socket activity into these; the jobs' decisions are
+// functions of them.
 
 enum JobEvent: Equatable, Sendable {
     /// The job was created; its first requests are to be sent.
