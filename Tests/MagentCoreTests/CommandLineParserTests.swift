@@ -110,6 +110,9 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--client-timeout", "2500"]) { $0.clientTimeoutMilliseconds = 2500 },
     AcceptedOptions(["--client-timeout=0"]) { $0.clientTimeoutMilliseconds = 0 },
     AcceptedOptions(["--max-value-size", "1048576"]) { $0.maxValueSize = 1_048_576 },
+    AcceptedOptions(["--stats-format", "memcached"]) { $0.statsFormat = .memcached },
+    AcceptedOptions(["--stats-format=matrix"]) { $0.statsFormat = .matrix },
+    AcceptedOptions(["--stats-format", "memcached", "--stats-format", "matrix"]) { $0.statsFormat = .matrix },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -155,6 +158,7 @@ let badValues: [[String]] = [
     ["--log-level", "loud"], ["--log-level=quiet"],
     ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
     ["--client-timeout", "-1"], ["--client-timeout=x"], ["--max-value-size", "0"], ["--max-value-size=2147483646"],
+    ["--stats-format", "json"], ["--stats-format=MEMCACHED"], ["--stats-format", ""],
 ]
 
 @Suite struct CommandLineParserTests {
@@ -184,6 +188,14 @@ let badValues: [[String]] = [
         #expect(message.contains("'\(value)'"), "message: \(message)")
     }
 
+    @Test("a bad --stats-format names the two formats")
+    func badStatsFormat() {
+        #expect(parse(["-s", "127.0.0.1:21201", "--stats-format", "json"])
+            == .exit(status: 1, message: "magent: invalid argument 'json' for --stats-format: matrix or memcached\n"))
+        #expect(parse(["-s", "127.0.0.1:21201", "--stats-format"])
+            == .exit(status: 1, message: "magent: option '--stats-format' requires an argument\n" + usage))
+    }
+
     @Test("the defaults are magent 0.6's, with ours")
     func defaults() {
         let configuration = Configuration()
@@ -200,6 +212,7 @@ let badValues: [[String]] = [
         #expect(configuration.connectTimeoutMilliseconds == 1000)
         #expect(configuration.requestTimeoutMilliseconds == 1000)
         #expect(configuration.failureLimit == 2)
+        #expect(configuration.statsFormat == .matrix)
         #expect((1...4).contains(configuration.threads))
         #expect(configuration.primaries.isEmpty)
         #expect(configuration.backups.isEmpty)
@@ -256,7 +269,7 @@ let badValues: [[String]] = [
             #expect(line.hasPrefix("  -"), "\(line)")
         }
         for option in ["-t", "--legacy-ketama", "--connect-timeout", "--request-timeout", "--failure-limit",
-                       "--metrics-port", "--metrics-address"] {
+                       "--metrics-port", "--metrics-address", "--stats-format"] {
             #expect(ours.contains { $0.hasPrefix("  \(option) ") }, "\(option) is not listed")
         }
     }

@@ -62,6 +62,8 @@ let refusedFiles: [RefusedFile] = [
     RefusedFile("refill-rate = 10000001\n", "magent.conf:1: invalid value '10000001' for refill-rate: keys per second from 1 to 10000000"),
     RefusedFile("listen =\n", "magent.conf:1: invalid value '' for listen: an address to bind"),
     RefusedFile("-s = 127.0.0.1:1\n", "magent.conf:1: unknown setting '-s'"),
+    RefusedFile("stats-format = telnet\n", "magent.conf:1: invalid value 'telnet' for stats-format: matrix or memcached"),
+    RefusedFile("stats-format =\n", "magent.conf:1: invalid value '' for stats-format: matrix or memcached"),
 ]
 
 @Suite struct ConfigurationFileTests {
@@ -93,6 +95,7 @@ let refusedFiles: [RefusedFile] = [
             metrics-address = 127.0.0.2
             client-timeout = 2500
             max-value-size = 1048576
+            stats-format = memcached
             """
         var expected = Configuration()
         expected.port = 12000
@@ -119,6 +122,7 @@ let refusedFiles: [RefusedFile] = [
         expected.metricsAddress = "127.0.0.2"
         expected.clientTimeoutMilliseconds = 2500
         expected.maxValueSize = 1_048_576
+        expected.statsFormat = .memcached
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })
@@ -144,6 +148,23 @@ let refusedFiles: [RefusedFile] = [
         #expect(try configuration(from: "ketama = no\n").placement == .modulo)
         #expect(try configuration(from: "miss-failover = off\n").missFailoverAlways == false)
         #expect(try configuration(from: "foreground = YES\n").foreground == true)
+    }
+
+    @Test("stats-format from the file, and the command line over it")
+    func statsFormat() throws {
+        #expect(try configuration(from: "stats-format = memcached\n").statsFormat == .memcached)
+        #expect(try configuration(from: "stats-format = matrix\n").statsFormat == .matrix)
+        #expect(try configuration(from: "").statsFormat == .matrix)
+        let path = try temporaryFile("server = 127.0.0.1:1\nstats-format = memcached\n")
+        guard case .run(let fromFile) = parseCommandLine(["-c", path]),
+              case .run(let overridden) = parseCommandLine(["-c", path, "--stats-format", "matrix"]) else {
+            Issue.record("refused: \(parseCommandLine(["-c", path]))")
+            return
+        }
+        #expect(fromFile.statsFormat == .memcached)
+        #expect(overridden.statsFormat == .matrix)
+        // A reload applies it: it is not one of the settings that need a restart.
+        #expect(!ConfigurationSetting.statsFormat.needsRestart)
     }
 
     @Test("servers and backups keep their order")

@@ -58,6 +58,7 @@ extension BroadcastJob: TableMachine {}
 extension MergeJob: TableMachine {}
 extension ReplicationJob: TableMachine {}
 extension RepairJob: TableMachine {}
+extension StatsShareJob: TableMachine {}
 
 /// One row of a table: an event and the exact actions it must produce.
 typealias TableRow = (event: JobEvent, actions: [JobAction])
@@ -103,6 +104,7 @@ func everyEvent(_ status: RouteStatus = .bothUp) -> [JobEvent] {
         .ended(.primary, status), .ended(.backup, status),
         .line(.primary, .success, status), .line(.backup, .miss, status),
         .failed(.primary, .timeout, status, replyStarted: false), .failed(.backup, .notSent, status, replyStarted: true),
+        .statLine(.primary), .statLine(.backup),
         .valueCaptured, .valueAbandoned, .shareCompleted,
     ]
 }
@@ -138,6 +140,7 @@ func describe(_ event: JobEvent) -> String {
     case .line(let role, let line, let status): return "line(\(role), \(line), \(describe(status)))"
     case .failed(let role, let reason, let status, let replyStarted):
         return "failed(\(role), \(reason), \(describe(status)), replyStarted: \(replyStarted))"
+    case .statLine(let role): return "statLine(\(role))"
     case .valueCaptured: return "valueCaptured"
     case .valueAbandoned: return "valueAbandoned"
     case .shareCompleted: return "shareCompleted"

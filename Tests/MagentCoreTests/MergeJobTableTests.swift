@@ -32,6 +32,15 @@ import Testing
         #expect(!job.isFinished)
     }
 
+    /// memcached-format `stats`: one share per primary, summed instead of merged.
+    @Test("stats shares are summed", arguments: [1, 3])
+    func statsTotals(_ shares: Int) {
+        var job = MergeJob(shares: shares, assembly: .statsTotals)
+        play(&job, Array(repeating: (.shareCompleted, []), count: shares - 1), table: "\(shares) shares")
+        playToFinish(&job, [(.shareCompleted, [.assembleStatsTotals, .completeReply])], table: "\(shares) shares")
+        expectIgnored(&job, everyEvent() + [.shareCompleted])
+    }
+
     @Test func ignoresEverythingOnceAssembled() {
         var job = MergeJob(shares: 2)
         _ = job.handle(.shareCompleted)

@@ -291,6 +291,7 @@ final class BackendConnection {
                     executor.ended(head)
                 }
             case .statLine(let length):
+                executor.statLine(head, rest[ByteRange(start: 0, count: length)])
                 offset += length
             case .end(let length):
                 headReplied()

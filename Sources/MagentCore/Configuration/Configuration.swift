@@ -59,6 +59,8 @@ public struct Configuration: Sendable, Equatable {
     public var clientTimeoutMilliseconds = 10_000
     /// --max-value-size, bytes: larger values are refused by the proxy itself.
     public var maxValueSize = 64 * 1024 * 1024
+    /// --stats-format: what a plain `stats` answers; a reload changes it.
+    public var statsFormat = StatsFormat.matrix
 
     public init() {}
 

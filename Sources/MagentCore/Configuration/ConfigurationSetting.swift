@@ -28,6 +28,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case metricsAddress = "metrics-address"
     case clientTimeout = "client-timeout"
     case maxValueSize = "max-value-size"
+    case statsFormat = "stats-format"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -149,6 +150,9 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .maxValueSize:
             guard let size = Int(value), size > 0, size <= Int(Int32.max) - 2 else { return "bytes from 1 to \(Int(Int32.max) - 2)" }
             configuration.maxValueSize = size
+        case .statsFormat:
+            guard let format = StatsFormat(name: value) else { return "matrix or memcached" }
+            configuration.statsFormat = format
         }
         return nil
     }
@@ -182,6 +186,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .metricsAddress: configuration.metricsAddress ?? "(none)"
         case .clientTimeout: "\(configuration.clientTimeoutMilliseconds)"
         case .maxValueSize: "\(configuration.maxValueSize)"
+        case .statsFormat: configuration.statsFormat.name
         }
     }
 }

@@ -27,6 +27,8 @@ enum SendRequest: Equatable, Sendable {
     case deleteKey
     /// The broadcast line, to every distinct server in use.
     case everyServer
+    /// `stats`: its STAT lines come to the job (memcached-format `stats` sums them).
+    case stats
 }
 
 /// How a kept copy is written: `add` never overwrites anything newer (a
@@ -65,6 +67,9 @@ enum JobAction: Equatable, Sendable {
     case completeReply
     /// A merge: every share's items, in the order the keys were asked.
     case assembleMerge
+    /// A merge of `stats` shares: the primaries' STAT lines summed into
+    /// memcached-format `stats`.
+    case assembleStatsTotals
 
     // MARK: Bookkeeping
 

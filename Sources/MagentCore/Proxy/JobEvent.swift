@@ -1,7 +1,8 @@
 // Everything that can happen to a job: its start, a piece of a backend's
-// reply, a backend failure, the client finishing (or abandoning) a value the
-// job keeps, a merge share completing. The executor turns socket activity
-// into these; the jobs' decisions are functions of them.
+// reply (a value, a line, a STAT line), a backend failure, the client
+// finishing (or abandoning) a value the job keeps, a merge share completing.
+// The executor turns socket activity into these; the jobs' decisions are
+// functions of them.
 
 enum JobEvent: Equatable, Sendable {
     /// The job was created; its first requests are to be sent.
@@ -18,6 +19,8 @@ enum JobEvent: Equatable, Sendable {
     case ended(ServerRole, RouteStatus)
     /// A one-line reply.
     case line(ServerRole, ReplyLine, RouteStatus)
+    /// A STAT line of a `stats` reply (END comes as `ended`).
+    case statLine(ServerRole)
     /// The request got no reply (connection failed, timed out, value abandoned).
     /// `replyStarted`: some of the client's reply already left the proxy, so
     /// it can no longer be answered afresh.
@@ -35,7 +38,7 @@ extension JobEvent {
     var routeStatus: RouteStatus? {
         switch self {
         case .start(let status), .ended(_, let status), .line(_, _, let status), .failed(_, _, let status, _): return status
-        case .itemStarted, .itemBytes, .valueCaptured, .valueAbandoned, .shareCompleted: return nil
+        case .itemStarted, .itemBytes, .statLine, .valueCaptured, .valueAbandoned, .shareCompleted: return nil
         }
     }
 }

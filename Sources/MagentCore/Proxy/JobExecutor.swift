@@ -196,6 +196,12 @@ final class JobExecutor {
         dispatch(entry.job, record: record, .ended(entry.role, status(for: record)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
+    /// A STAT line of a `stats` reply.
+    func statLine(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
+        guard let record = record(entry) else { return }
+        dispatch(entry.job, record: record, .statLine(entry.role), bytes: bytes)
+    }
+
     func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
         guard let record = record(entry) else { return }
         if entry.shape == .retrieval {
@@ -292,6 +298,8 @@ final class JobExecutor {
             complete(record.slot)
         case .assembleMerge:
             assembleMerge(record)
+        case .assembleStatsTotals:
+            assembleStatsTotals(record)
         case .count(let counter):
             worker.counters.add(counter)
         case .keepDelete(let role):
@@ -409,6 +417,10 @@ final class JobExecutor {
         case .deleteKey:
             StorageLine.writeDelete(key: record.key.readableBytes, into: lineScratch)
             submitSilently(lineScratch.readableBytes, on: connection)
+        case .stats:
+            let line: StaticString = "stats\r\n"
+            entry.shape = .stats
+            connection.submit(UnsafeRawBufferPointer(start: line.utf8Start, count: line.utf8CodeUnitCount), appendLineEnd: false, entry: entry)
         case .everyServer:
             break
         }
@@ -497,7 +509,7 @@ final class JobExecutor {
                 slot.append(bytes)
                 if ends { slot.endItem() }
             }
-        case .line:
+        case .line, .statLine:
             passLine(bytes, record: record)
         default:
             break
@@ -627,5 +639,19 @@ final class JobExecutor {
         }
         for share in record.shareSlots { slots.release(share) }
         record.shareSlots.removeAll(keepingCapacity: true)
+    }
+
+    /// Sums the STAT lines each primary's share holds (an empty share: the
+    /// server failed) into memcached-format `stats`, then frees the shares.
+    private func assembleStatsTotals(_ record: JobRecord) {
+        var totals = BackendStatsTotals()
+        for share in record.shareSlots {
+            if let slot = slots.slot(share) { totals.add(reply: slot.buffer.readableBytes) }
+            slots.release(share)
+        }
+        record.shareSlots.removeAll(keepingCapacity: true)
+        guard let target = slots.slot(record.slot) else { return }
+        var text = MemcachedStatsBlock.render(StatsSnapshot(context: worker.context), backends: totals)
+        text.withUTF8 { target.append(UnsafeRawBufferPointer($0)) }
     }
 }

@@ -4,7 +4,7 @@
 
 /// Which machine a record runs.
 enum JobKind: UInt8, Sendable {
-    case retrieval, write, broadcast, merge, replication, repair
+    case retrieval, write, broadcast, merge, replication, repair, statsShare
 }
 
 final class JobRecord {
@@ -17,6 +17,7 @@ final class JobRecord {
     var merge = MergeJob(shares: 0)
     var replication = ReplicationJob()
     var repair = RepairJob(keys: 0)
+    var statsShare = StatsShareJob()
 
     /// Where the reply goes (`.none`: nobody waits for it).
     var slot = SlotHandle.none
@@ -99,6 +100,7 @@ final class JobRecord {
         case .merge: return merge.isFinished
         case .replication: return replication.isFinished
         case .repair: return repair.isFinished
+        case .statsShare: return statsShare.isFinished
         }
     }
 
@@ -108,7 +110,7 @@ final class JobRecord {
         case .retrieval: return retrieval.checksKeptDeletes
         case .write: return write.checksKeptDeletes
         case .repair: return true
-        case .broadcast, .merge, .replication: return false
+        case .broadcast, .merge, .replication, .statsShare: return false
         }
     }
 
@@ -121,6 +123,7 @@ final class JobRecord {
         case .merge: return merge.handle(event)
         case .replication: return replication.handle(event)
         case .repair: return repair.handle(event)
+        case .statsShare: return statsShare.handle(event)
         }
     }
 }

@@ -34,7 +34,7 @@ struct KeyRestore: Equatable, Sendable {
             // read what follows it as the rest of the value.
             if valueOpen { keptCopy = false }
             return true
-        case .start, .valueCaptured, .valueAbandoned, .shareCompleted:
+        case .start, .statLine, .valueCaptured, .valueAbandoned, .shareCompleted:
             return false
         }
     }

@@ -55,7 +55,7 @@ struct RepairJob: Equatable, Sendable {
             keysLeft -= 1
             actions.append(.nextKey)
             if keysLeft == 0 { actions.append(.completeReply) }
-        case .valueCaptured, .valueAbandoned, .shareCompleted:
+        case .statLine, .valueCaptured, .valueAbandoned, .shareCompleted:
             break
         }
         return actions

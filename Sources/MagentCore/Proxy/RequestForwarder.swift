@@ -82,6 +82,8 @@ final class RequestForwarder {
                 } else {
                     client.reply(ClientError.unknownCommand.replyText)
                 }
+            } else if worker.settings.statsFormat == .memcached {
+                forwardMemcachedStats(client: client)
             } else {
                 var text = AgentStatsBlock.render(topology: topology, stats: worker.context.stats)
                 text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
@@ -198,6 +200,35 @@ final class RequestForwarder {
         record.request.append("\r\n")
         record.valueFollows = command.hasDataBlock
         executor.start(handle, record: record, client: client)
+    }
+
+    // MARK: - Stats
+
+    /// Plain `stats` under `stats-format = memcached`: every primary is asked
+    /// for its own `stats` (one share each, as a get split by server), and the
+    /// merge sums them into memcached's STAT lines once each has answered,
+    /// failed or timed out. Nothing waits on the worker's loop meanwhile.
+    private func forwardMemcachedStats(client: ClientConnection) {
+        let (mergeHandle, merge) = executor.newJob(.merge, slot: executor.newSlot(for: client))
+        merge.merge = MergeJob(shares: topology.primaries.count, assembly: .statsTotals)
+        merge.command = .stats
+        // Every share has its slot before any starts: one whose server is down
+        // completes at once, and the merge must not finish early.
+        var shares: [(handle: JobHandle, record: JobRecord)] = []
+        shares.reserveCapacity(topology.primaries.count)
+        for server in topology.primaries {
+            let (handle, share) = executor.newJob(.statsShare)
+            share.statsShare = StatsShareJob()
+            share.route = Route(primary: server.id, backup: -1)
+            share.command = .stats
+            share.clientID = client.id
+            let (slotHandle, slot) = executor.slots.acquire()
+            slot.merge = mergeHandle
+            share.slot = slotHandle
+            merge.shareSlots.append(slotHandle)
+            shares.append((handle, share))
+        }
+        for share in shares { executor.start(share.handle, record: share.record, client: client) }
     }
 
     // MARK: - Broadcast

@@ -8,6 +8,12 @@ public enum ServerStatsBlock {
 
     static func render(_ snapshot: StatsSnapshot) -> String {
         var lines = StatLines()
+        add(snapshot, to: &lines)
+        return lines.ended
+    }
+
+    /// The lines without their END: memcached-format `stats` ends with them.
+    static func add(_ snapshot: StatsSnapshot, to lines: inout StatLines) {
         for server in snapshot.servers {
             let name = server.statName
             lines.add(name, "address", server.address)
@@ -24,6 +30,5 @@ public enum ServerStatsBlock {
             lines.add(name, "recoveries", server.recoveries)
         }
         lines.add("pending_deletes_dropped", snapshot.pendingDeletesDropped)
-        return lines.ended
     }
 }

@@ -39,11 +39,21 @@ public struct StatsSnapshot: Sendable {
     public var commands: [(command: Command, count: Int)]
     public var servers: [Server]
     public var pendingDeletesDropped: Int
+    /// CPU time the process used, user and system, in microseconds.
+    public var userCPUMicroseconds: Int
+    public var systemCPUMicroseconds: Int
 
     /// Keys asked for that came back empty.
     public var getMisses: Int { Swift.max(0, (counters[.getKeys] ?? 0) - (counters[.getHits] ?? 0)) }
     public var serversUp: Int { servers.filter { $0.state != "down" }.count }
 
+    /// Requests of `command`.
+    public func count(_ command: Command) -> Int { commands.first { $0.command == command }?.count ?? 0 }
+}
+
+extension StatsSnapshot {
+    /// Reads every counter now (outside the struct: the tests build snapshots
+    /// with the memberwise initializer).
     public init(context: ProxyContext) {
         let stats = context.stats
         pid = Int(getpid())
@@ -69,5 +79,9 @@ public struct StatsSnapshot: Sendable {
                           missedWrites: context.pendingDeletes.missedWriteCount(server: server.id))
         }
         pendingDeletesDropped = context.pendingDeletes.overflows.current
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        userCPUMicroseconds = Int(usage.ru_utime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec)
+        systemCPUMicroseconds = Int(usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_stime.tv_usec)
     }
 }
