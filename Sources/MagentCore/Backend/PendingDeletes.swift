@@ -110,15 +110,12 @@ public final class PendingDeletes: Sendable {
         }
     }
 
-    /// The client write `writeStarted` counted is over. Whatever reached the
-    /// server, its copy is now reconciled from the other copy: a kept delete
-    /// becomes a kept write (the other copy holds the newer state).
+    /// The client write `writeStarted` counted is over (what it did to the
+    /// entry, the job kept or turned into a kept write as it went).
     func writeFinished(server: Int, key: UnsafeRawBufferPointer) {
         keys.withLock { lists in
             let owned = Array(key)
             guard var entry = lists[server][owned] else { return }
-            if !entry.missedWrite { writeCounts[server].add(1) }
-            entry.missedWrite = true
             entry.version &+= 1
             entry.writesInFlight -= 1
             lists[server][owned] = entry
