@@ -49,7 +49,7 @@ final class JobExecutor {
             status.primaryCopyStale = primaryCopyIsStale(record, recovering: status.primaryRecovering)
         }
         if record.kind == .write && record.route.primary >= 0 {
-            trackKeptKey(record, backupUsable: status.backupUsable)
+            trackKeptKey(record, backupUsable: status.backupUsable, primaryRecovering: status.primaryRecovering)
             if record.bypassesPrimary { status.primaryUp = false }
         }
         dispatch(handle, record: record, .start(status), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
@@ -87,11 +87,14 @@ final class JobExecutor {
     /// for the primary is written to the backup alone while the backup is
     /// in use: the primary's copy is older, and it may still run a request
     /// that failed there; the refiller gives it the backup's state later.
-    private func trackKeptKey(_ record: JobRecord, backupUsable: Bool) {
+    /// So is a key the refill is copying to a recovering primary right now
+    /// (its older copy may land there after this write): it becomes kept.
+    private func trackKeptKey(_ record: JobRecord, backupUsable: Bool, primaryRecovering: Bool) {
         let kept = worker.context.pendingDeletes
         let key = record.key.readableBytes
         record.writeKeptOnPrimary = kept.writeStarted(server: record.route.primary, key: key)
-        record.bypassesPrimary = record.writeKeptOnPrimary && backupUsable
+        let beingCopied = primaryRecovering && worker.context.keysBeingCopied.contains(server: record.route.primary, key: key)
+        record.bypassesPrimary = (record.writeKeptOnPrimary || beingCopied) && backupUsable
         if record.route.hasBackup { record.writeKeptOnBackup = kept.writeStarted(server: record.route.backup, key: key) }
     }
 
