@@ -110,6 +110,8 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--client-timeout", "2500"]) { $0.clientTimeoutMilliseconds = 2500 },
     AcceptedOptions(["--client-timeout=0"]) { $0.clientTimeoutMilliseconds = 0 },
     AcceptedOptions(["--max-value-size", "1048576"]) { $0.maxValueSize = 1_048_576 },
+    AcceptedOptions(["--drain-timeout", "2500"]) { $0.drainTimeoutMilliseconds = 2500 },
+    AcceptedOptions(["--drain-timeout=0"]) { $0.drainTimeoutMilliseconds = 0 },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -155,6 +157,7 @@ let badValues: [[String]] = [
     ["--log-level", "loud"], ["--log-level=quiet"],
     ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
     ["--client-timeout", "-1"], ["--client-timeout=x"], ["--max-value-size", "0"], ["--max-value-size=2147483646"],
+    ["--drain-timeout", "-1"], ["--drain-timeout=3600001"], ["--drain-timeout", "5s"],
 ]
 
 @Suite struct CommandLineParserTests {

@@ -93,6 +93,7 @@ let refusedFiles: [RefusedFile] = [
             metrics-address = 127.0.0.2
             client-timeout = 2500
             max-value-size = 1048576
+            drain-timeout = 2000
             """
         var expected = Configuration()
         expected.port = 12000
@@ -119,6 +120,7 @@ let refusedFiles: [RefusedFile] = [
         expected.metricsAddress = "127.0.0.2"
         expected.clientTimeoutMilliseconds = 2500
         expected.maxValueSize = 1_048_576
+        expected.drainTimeoutMilliseconds = 2000
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

@@ -37,6 +37,7 @@ let expectedUsageBody = """
       --metrics-address ip, address for --metrics-port, default is the -l address
       --client-timeout ms, set how long a client may leave a request unfinished, default is 10000 (0 never)
       --max-value-size bytes, set the largest value accepted, default is 67108864
+      --drain-timeout ms, set how long SIGTERM lets open clients finish before exiting, default is 5000 (0 at once)
 
     """
 

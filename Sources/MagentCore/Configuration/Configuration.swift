@@ -59,6 +59,9 @@ public struct Configuration: Sendable, Equatable {
     public var clientTimeoutMilliseconds = 10_000
     /// --max-value-size, bytes: larger values are refused by the proxy itself.
     public var maxValueSize = 64 * 1024 * 1024
+    /// --drain-timeout, milliseconds: how long SIGTERM (or SIGUSR2) lets open
+    /// clients finish before the proxy exits; 0 exits at once.
+    public var drainTimeoutMilliseconds = 5000
 
     public init() {}
 

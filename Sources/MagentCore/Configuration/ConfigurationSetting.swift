@@ -28,6 +28,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case metricsAddress = "metrics-address"
     case clientTimeout = "client-timeout"
     case maxValueSize = "max-value-size"
+    case drainTimeout = "drain-timeout"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -149,6 +150,11 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .maxValueSize:
             guard let size = Int(value), size > 0, size <= Int(Int32.max) - 2 else { return "bytes from 1 to \(Int(Int32.max) - 2)" }
             configuration.maxValueSize = size
+        case .drainTimeout:
+            guard let milliseconds = Int(value), milliseconds >= 0, milliseconds <= 3_600_000 else {
+                return "milliseconds from 0 (exit at once) to 3600000"
+            }
+            configuration.drainTimeoutMilliseconds = milliseconds
         }
         return nil
     }
@@ -182,6 +188,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .metricsAddress: configuration.metricsAddress ?? "(none)"
         case .clientTimeout: "\(configuration.clientTimeoutMilliseconds)"
         case .maxValueSize: "\(configuration.maxValueSize)"
+        case .drainTimeout: "\(configuration.drainTimeoutMilliseconds)"
         }
     }
 }
