@@ -3,9 +3,12 @@
 #include "CEventShim.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 const char *magent_build_date(void) { return __DATE__ " " __TIME__; }
@@ -25,8 +28,21 @@ int magent_block_termination_signals(int block) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGHUP);
     return pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+int magent_socket_queues(int fd, int *unread, int *unacknowledged) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return -1;
+    if (ioctl(fd, FIONREAD, unread) != 0) return -1;
+    *unacknowledged = 0;
+    if (address.ss_family == AF_INET || address.ss_family == AF_INET6) {
+        if (ioctl(fd, SIOCOUTQ, unacknowledged) != 0) return -1;
+    }
+    return 0;
 }
 
 int magent_daemonize(void) {

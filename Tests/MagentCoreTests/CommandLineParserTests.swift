@@ -113,6 +113,8 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--stats-format", "memcached"]) { $0.statsFormat = .memcached },
     AcceptedOptions(["--stats-format=matrix"]) { $0.statsFormat = .matrix },
     AcceptedOptions(["--stats-format", "memcached", "--stats-format", "matrix"]) { $0.statsFormat = .matrix },
+    AcceptedOptions(["--drain-timeout", "2500"]) { $0.drainTimeoutMilliseconds = 2500 },
+    AcceptedOptions(["--drain-timeout=0"]) { $0.drainTimeoutMilliseconds = 0 },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -159,6 +161,7 @@ let badValues: [[String]] = [
     ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
     ["--client-timeout", "-1"], ["--client-timeout=x"], ["--max-value-size", "0"], ["--max-value-size=2147483646"],
     ["--stats-format", "json"], ["--stats-format=MEMCACHED"], ["--stats-format", ""],
+    ["--drain-timeout", "-1"], ["--drain-timeout=3600001"], ["--drain-timeout", "5s"],
 ]
 
 @Suite struct CommandLineParserTests {

@@ -96,6 +96,7 @@ let refusedFiles: [RefusedFile] = [
             client-timeout = 2500
             max-value-size = 1048576
             stats-format = memcached
+            drain-timeout = 2000
             """
         var expected = Configuration()
         expected.port = 12000
@@ -123,6 +124,7 @@ let refusedFiles: [RefusedFile] = [
         expected.clientTimeoutMilliseconds = 2500
         expected.maxValueSize = 1_048_576
         expected.statsFormat = .memcached
+        expected.drainTimeoutMilliseconds = 2000
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

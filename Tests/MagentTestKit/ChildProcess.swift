@@ -91,18 +91,18 @@ public final class ChildProcess: @unchecked Sendable {
         if isRunning { kill(pid, signalNumber) }
     }
 
-    /// SIGCONT (in case it is stopped), SIGTERM, then SIGKILL after `grace` seconds.
-    public func stop(grace: Double = 3) {
-        Self.stopAll([self], grace: grace)
+    /// SIGCONT (in case it is stopped), SIGTERM (or `signal`), then SIGKILL after `grace` seconds.
+    public func stop(grace: Double = 3, signal signalNumber: Int32 = SIGTERM) {
+        Self.stopAll([self], grace: grace, signal: signalNumber)
     }
 
-    /// Stops several at once: SIGTERM to each, one shared grace period, then SIGKILL.
-    public static func stopAll(_ processes: [ChildProcess], grace: Double) {
+    /// Stops several at once: SIGTERM (or `signal`) to each, one shared grace period, then SIGKILL.
+    public static func stopAll(_ processes: [ChildProcess], grace: Double, signal signalNumber: Int32 = SIGTERM) {
         let running = processes.filter(\.isRunning)
         guard !running.isEmpty else { return }
         for process in running {
             kill(process.pid, SIGCONT)
-            kill(process.pid, SIGTERM)
+            kill(process.pid, signalNumber)
         }
         if waitUntil(timeout: grace, interval: 0.01, { running.allSatisfy { !$0.isRunning } }) { return }
         for process in running where process.isRunning { kill(process.pid, SIGKILL) }

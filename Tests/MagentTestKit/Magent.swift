@@ -94,8 +94,10 @@ public final class Magent {
 
     public var isRunning: Bool { process.isRunning }
 
+    /// Stops it at once: SIGINT, not SIGTERM, whose drain would wait for a
+    /// client a test left with a request unfinished (DrainTests drain on purpose).
     public func stop() {
-        process.stop()
+        process.stop(signal: SIGINT)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

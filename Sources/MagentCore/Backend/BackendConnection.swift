@@ -50,6 +50,9 @@ final class BackendConnection {
     /// Open, or about to open, and not failing.
     var isUsable: Bool { state != .closed && !failureScheduled }
 
+    /// A request sent (or about to be) is still unanswered.
+    var owesReplies: Bool { state != .closed && !pending.isEmpty }
+
     private var log: Logger { worker.context.logger }
 
     // MARK: - Sending

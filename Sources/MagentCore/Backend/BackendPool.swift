@@ -40,6 +40,9 @@ final class BackendPool {
         for connection in slots { connection?.closeIfRetiredAndIdle() }
     }
 
+    /// Some connection here still owes a reply (a drain waits for it).
+    var owesReplies: Bool { slots.contains { $0?.owesReplies ?? false } }
+
     /// A closed connection leaves its slot.
     func remove(_ connection: BackendConnection) {
         if slots[connection.slot] === connection { slots[connection.slot] = nil }

@@ -33,6 +33,7 @@ public struct CommandLineParser: Sendable {
         "metrics-port": .setting(.metricsPort), "metrics-address": .setting(.metricsAddress),
         "client-timeout": .setting(.clientTimeout), "max-value-size": .setting(.maxValueSize),
         "stats-format": .setting(.statsFormat),
+        "drain-timeout": .setting(.drainTimeout),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

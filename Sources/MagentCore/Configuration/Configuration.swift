@@ -61,6 +61,9 @@ public struct Configuration: Sendable, Equatable {
     public var maxValueSize = 64 * 1024 * 1024
     /// --stats-format: what a plain `stats` answers; a reload changes it.
     public var statsFormat = StatsFormat.matrix
+    /// --drain-timeout, milliseconds: how long SIGTERM (or SIGUSR2) lets open
+    /// clients finish before the proxy exits; 0 exits at once.
+    public var drainTimeoutMilliseconds = 5000
 
     public init() {}
 

@@ -29,6 +29,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case clientTimeout = "client-timeout"
     case maxValueSize = "max-value-size"
     case statsFormat = "stats-format"
+    case drainTimeout = "drain-timeout"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -153,6 +154,11 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .statsFormat:
             guard let format = StatsFormat(name: value) else { return "matrix or memcached" }
             configuration.statsFormat = format
+        case .drainTimeout:
+            guard let milliseconds = Int(value), milliseconds >= 0, milliseconds <= 3_600_000 else {
+                return "milliseconds from 0 (exit at once) to 3600000"
+            }
+            configuration.drainTimeoutMilliseconds = milliseconds
         }
         return nil
     }
@@ -187,6 +193,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .clientTimeout: "\(configuration.clientTimeoutMilliseconds)"
         case .maxValueSize: "\(configuration.maxValueSize)"
         case .statsFormat: configuration.statsFormat.name
+        case .drainTimeout: "\(configuration.drainTimeoutMilliseconds)"
         }
     }
 }

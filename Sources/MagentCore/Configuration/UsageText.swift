@@ -34,6 +34,7 @@ public enum UsageText {
           --client-timeout ms, set how long a client may leave a request unfinished, default is 10000 (0 never)
           --max-value-size bytes, set the largest value accepted, default is 67108864
           --stats-format format, set what plain stats answers: matrix (the original's) or memcached (STAT lines for monitoring clients), default is matrix
+          --drain-timeout ms, set how long SIGTERM lets open clients finish before exiting, default is 5000 (0 at once)
 
         """
     }

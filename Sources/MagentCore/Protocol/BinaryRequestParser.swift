@@ -24,6 +24,9 @@ public struct BinaryRequestParser: Sendable {
 
     public init() {}
 
+    /// The body of a packet too large to take is being skipped.
+    public var isDiscarding: Bool { discardRemaining > 0 }
+
     public mutating func next(_ input: UnsafeRawBufferPointer) -> BinaryParseStep {
         if discardRemaining > 0 {
             if input.isEmpty { return .needMoreData }

@@ -1,6 +1,8 @@
 // One client of the proxy: reads its requests, hands each to the forwarder,
 // streams data blocks on to the backends, and writes the replies back in the
-// order the requests came, whatever order the backends answer in.
+// order the requests came, whatever order the backends answer in. While the
+// proxy drains it is closed at its first idle moment (ClientDrain).
+import CEventShim
 import CLibEvent
 import Glibc
 
@@ -70,6 +72,10 @@ final class ClientConnection {
     private var requestsSeen = 0
     private var progressRequests = 0
     private var progressDataRemaining = 0
+    /// Its place in the worker's list of clients (-1 once closed).
+    var registryIndex = -1
+    /// Where it stands while the proxy drains.
+    private var drain = ClientDrain()
 
     init(worker: Worker, id: Int, fd: Int32) {
         self.worker = worker
@@ -468,6 +474,8 @@ final class ClientConnection {
         // next reply borrows the memory back.
         worker.spareBuffers.reclaim(output)
         if closeWhenFlushed && replies.isEmpty { abort() }
+        // Its last reply out: a draining client may be idle now.
+        if worker.isDraining { checkDrain() }
     }
 
     /// A client that does not read its replies stops being read from (it
@@ -488,6 +496,48 @@ final class ClientConnection {
             readPaused = false
             if !inputEnded && !waitingForOrder { channel.setReading(true) }
         }
+    }
+
+    // MARK: - Draining (SIGTERM)
+
+    /// The proxy stopped listening: from now on this client is closed once idle.
+    func drainBegan() {
+        _ = drain.handle(.drainBegan)
+        checkDrain()
+    }
+
+    /// Closes the client if it is idle: writes shut first, and the socket
+    /// closed once the client has every reply byte.
+    func checkDrain() {
+        for _ in 0..<2 {
+            guard !isClosed, !isClosing else { return }
+            switch drain.handle(.check(drainQueues())) {
+            case .none:
+                return
+            case .shutWrites:
+                stopReading()
+                shutdown(fd, Int32(SHUT_WR))
+                log.debug("client \(id): idle while draining, writes shut")
+            case .close:
+                log.debug("client \(id): closed by the drain")
+                abort()
+                return
+            }
+        }
+    }
+
+    private func drainQueues() -> ClientDrain.Queues {
+        var unread: Int32 = 0
+        var unacknowledged: Int32 = 0
+        if magent_socket_queues(fd, &unread, &unacknowledged) != 0 {
+            // A socket that cannot be asked has failed: nothing more will reach the client.
+            unread = 0
+            unacknowledged = 0
+        }
+        let requestPending = !input.isEmpty || parser.isInDataBlock || binaryParser.isDiscarding || waitingForOrder
+            || streamTargets.0 != nil || streamTargets.1 != nil || (!inputEnded && unread > 0)
+        return ClientDrain.Queues(requestPending: requestPending, replyPending: !replies.isEmpty || !output.isEmpty,
+                                  unacknowledged: Int(unacknowledged))
     }
 
     // MARK: - Closing
@@ -531,6 +581,7 @@ final class ClientConnection {
             executor.captureAbandoned(capture)  // never sent: the value is incomplete
         }
         output.releaseStorage()
+        worker.unregister(self)
         worker.context.stats.clientConnections.add(-1)
         log.debug("client \(id) closed")
         Unmanaged.passUnretained(self).release()

@@ -33,6 +33,9 @@ final class JobTable {
         return record.generation == handle.generation ? record : nil
     }
 
+    /// Jobs running now (a drain waits for them).
+    var liveCount: Int { records.count - free.count }
+
     /// Recycles the record: every handle to it goes stale.
     func release(_ handle: JobHandle) {
         guard let record = record(handle) else { return }

@@ -1,5 +1,6 @@
 // The main thread's listeners: accepts clients on TCP and the unix socket,
-// enforces -n, and deals each new connection to a worker in turn.
+// enforces -n, and deals each new connection to a worker in turn. Owns the
+// listening sockets: a drain closes them at once (new connects are refused).
 import CEventShim
 import CLibEvent
 import Glibc
@@ -10,6 +11,7 @@ final class Acceptor {
     private let workers: [Worker]
     private var nextWorker = 0
     private var events: [OpaquePointer] = []
+    private var listeners: [Int32] = []
     /// Out of descriptors: listening pauses briefly instead of spinning on a
     /// listener that stays readable.
     private var resumeTimer: OpaquePointer?
@@ -22,11 +24,23 @@ final class Acceptor {
     }
 
     func listen(on fd: Int32) {
+        listeners.append(fd)
         guard let event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { fd, _, context in
             Unmanaged<Acceptor>.fromOpaque(context!).takeUnretainedValue().acceptAll(fd)
         }, Unmanaged.passUnretained(self).toOpaque()) else { return }
         event_add(event, nil)
         events.append(event)
+    }
+
+    /// Closes every listener: the kernel refuses new connections from now on
+    /// (and resets those not accepted yet). Idempotent.
+    func stopListening() {
+        events.forEach { event_free($0) }
+        events.removeAll()
+        if let resumeTimer { event_free(resumeTimer) }
+        resumeTimer = nil
+        listeners.forEach { close($0) }
+        listeners.removeAll()
     }
 
     private func pauseListening() {

@@ -1,7 +1,7 @@
 // Start-up and shutdown: resolve servers, bind listeners, drop privileges, go
-// to the background, start the workers, then wait for SIGTERM or SIGINT;
-// SIGHUP reloads the configuration file. Every start-up error is reported
-// before the process detaches.
+// to the background, start the workers, then serve until SIGTERM or SIGUSR2
+// (a drain, see Shutdown) or SIGINT (at once); SIGHUP reloads the
+// configuration file. Every start-up error is reported before the process detaches.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -11,7 +11,7 @@ public enum ProxyServer {
     /// configuration came with a file, reads it again on SIGHUP.
     public static func run(_ configuration: Configuration, reload: ConfigurationSource? = nil) -> Int32 {
         magent_ignore_sigpipe()
-        // SIGTERM, SIGINT and SIGHUP stay blocked until the event loop handles
+        // SIGTERM, SIGINT, SIGUSR2 and SIGHUP stay blocked until the event loop handles
         // them: one arriving while the proxy starts (its port may already
         // accept) waits instead of killing it. Every thread started meanwhile
         // inherits the mask, so only the main thread's loop ever sees them.
@@ -29,8 +29,7 @@ public enum ProxyServer {
             let context = ProxyContext(configuration: configuration,
                                        generation: ProxyGeneration(number: 0, configuration: configuration, topology: topology))
             if let metricsListener { MetricsServer(context: context, listener: metricsListener).start() }
-            serve(context: context, registry: registry, listeners: listeners, reload: reload)
-            if let unixPath { unlink(unixPath) }
+            serve(context: context, registry: registry, listeners: listeners, unixPath: unixPath, reload: reload)
             context.logger.info("magent stopped")
             return 0
         }
@@ -91,13 +90,16 @@ public enum ProxyServer {
         return .success((topology, listeners, unixPath, metricsListener))
     }
 
-    /// Runs until SIGTERM or SIGINT.
-    private static func serve(context: ProxyContext, registry: ServerRegistry, listeners: [Int32], reload: ConfigurationSource?) {
+    /// Runs until the shutdown ends the loop (SIGTERM, SIGUSR2, SIGINT).
+    private static func serve(context: ProxyContext, registry: ServerRegistry, listeners: [Int32], unixPath: String?,
+                              reload: ConfigurationSource?) {
         let workers = (0..<context.configuration.threads).map { Worker(index: $0, context: context) }
         workers.forEach { $0.start() }
 
         guard let base = event_base_new() else {
             context.logger.error("event_base_new failed")
+            listeners.forEach { close($0) }
+            if let unixPath { unlink(unixPath) }
             return
         }
         let acceptor = Acceptor(context: context, base: base, workers: workers)
@@ -106,15 +108,8 @@ public enum ProxyServer {
         monitor.start()
         let refiller = ServerRefiller(context: context)
         refiller.start()
-        var signalEvents: [OpaquePointer] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            if let event = event_new(base, signalNumber, Int16(EV_SIGNAL | EV_PERSIST), { signalNumber, _, base in
-                event_base_loopbreak(OpaquePointer(base))
-            }, UnsafeMutableRawPointer(base)) {
-                event_add(event, nil)
-                signalEvents.append(event)
-            }
-        }
+        let shutdown = Shutdown(context: context, base: base, acceptor: acceptor, workers: workers, unixPath: unixPath)
+        var signalEvents = shutdown.listenForSignals()
         let reloader = ConfigurationReloader(context: context, registry: registry, workers: workers, source: reload)
         if let event = event_new(base, SIGHUP, Int16(EV_SIGNAL | EV_PERSIST), { _, _, reloader in
             Unmanaged<ConfigurationReloader>.fromOpaque(reloader!).takeUnretainedValue().reload()
@@ -128,8 +123,9 @@ public enum ProxyServer {
         context.logger.info("\(MagentVersion.banner) listening: \(listenDescription(context.configuration)); " +
                             "\(topology.primaryCount) servers, \(topology.backupCount) backups, \(workers.count) threads")
         event_base_dispatch(base)
-        withExtendedLifetime((acceptor, monitor, refiller, workers, reloader)) {}
-        listeners.forEach { close($0) }
+        acceptor.stopListening()
+        shutdown.removeUnixSocket()
+        withExtendedLifetime((acceptor, monitor, refiller, workers, reloader, shutdown, signalEvents)) {}
     }
 
     /// The --metrics-port listener, bound before privileges are dropped.

@@ -1,10 +1,12 @@
 // One worker thread: its own event loop, client connections and backend
 // pools. Nothing on the request path is shared with other workers. A reload
 // reaches it through the same pipe as new clients: it adopts the new
-// generation between two events.
+// generation between two events; so does a drain (SIGTERM): each client is
+// then closed once it is idle.
 import CEventShim
 import CLibEvent
 import Glibc
+import Synchronization
 
 final class Worker: @unchecked Sendable {
     let index: Int
@@ -46,6 +48,20 @@ final class Worker: @unchecked Sendable {
 
     /// Clients with a request left unfinished (--client-timeout); nil when off.
     private(set) var partialRequests: PartialRequestWatch?
+
+    /// Every client adopted and not closed yet (each knows its index), for the drain.
+    private(set) var clients: [ClientConnection] = []
+    /// The main thread asked for a drain (SIGTERM); taken in through the pipe.
+    private let drainRequested = Atomic<Bool>(false)
+    /// Draining: each client closes at its first idle moment (ClientDrain).
+    private(set) var isDraining = false
+    /// Draining and nothing left here: no client, no job, no reply owed by a
+    /// server. Set on this thread, read by the main thread.
+    private let drainedFlag = Atomic<Bool>(false)
+    private var drainTimer: OpaquePointer?
+    /// How often a draining worker looks at its clients (replies sent in the
+    /// meantime close theirs at once, see ClientConnection.flush).
+    static let drainCheckMilliseconds: UInt64 = 10
 
     /// Accepted sockets handed over by the acceptor thread.
     private let incoming = ThreadLock<[Int32]>([])
@@ -138,6 +154,53 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    // MARK: - Draining
+
+    /// Called on the main thread: stop taking requests from idle clients.
+    func requestDrain() {
+        drainRequested.store(true, ordering: .sequentiallyConsistent)
+        var byte: UInt8 = 3
+        _ = write(notifyPipe.write, &byte, 1)
+    }
+
+    /// Whether the drain left nothing here (read by the main thread).
+    var isDrained: Bool { drainedFlag.load(ordering: .sequentiallyConsistent) }
+
+    private func beginDrain() {
+        isDraining = true
+        for client in clients { client.drainBegan() }
+        drainTimer = event_new(base, -1, Int16(EV_PERSIST), { _, _, context in
+            Unmanaged<Worker>.fromOpaque(context!).takeUnretainedValue().drainTick()
+        }, Unmanaged.passUnretained(self).toOpaque())
+        var interval = MonotonicClock.timeval(milliseconds: Self.drainCheckMilliseconds)
+        event_add(drainTimer, &interval)
+        noteDrainProgress()
+    }
+
+    private func drainTick() {
+        for client in clients { client.checkDrain() }
+        noteDrainProgress()
+    }
+
+    /// Publishes whether anything is left: clients, jobs, replies owed by
+    /// servers (a backup's copy still on its way counts).
+    private func noteDrainProgress() {
+        let drained = clients.isEmpty && executor.jobs.liveCount == 0 && !pools.contains { $0.owesReplies }
+        if drained != drainedFlag.load(ordering: .relaxed) { drainedFlag.store(drained, ordering: .sequentiallyConsistent) }
+    }
+
+    /// A client closed: it leaves the list (the last one takes its place).
+    func unregister(_ client: ClientConnection) {
+        let index = client.registryIndex
+        guard index >= 0, index < clients.count, clients[index] === client else { return }
+        let last = clients.removeLast()
+        if last !== client {
+            clients[index] = last
+            last.registryIndex = index
+        }
+        client.registryIndex = -1
+    }
+
     // MARK: - New clients
 
     /// Called on the acceptor's thread.
@@ -160,8 +223,13 @@ final class Worker: @unchecked Sendable {
             nextClientID &+= 1
             let client = ClientConnection(worker: self, id: nextClientID & Int.max, fd: fd)
             context.logger.debug("client \(client.id) connected (worker \(index), fd \(fd))")
+            client.registryIndex = clients.count
+            clients.append(client)
             client.start()
+            // Accepted before the listeners closed: served if it sent a request.
+            if isDraining { client.drainBegan() }
         }
+        if !isDraining && drainRequested.load(ordering: .sequentiallyConsistent) { beginDrain() }
     }
 
     // MARK: - End of a loop pass
