@@ -112,6 +112,8 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--max-value-size", "1048576"]) { $0.maxValueSize = 1_048_576 },
     AcceptedOptions(["--drain-timeout", "2500"]) { $0.drainTimeoutMilliseconds = 2500 },
     AcceptedOptions(["--drain-timeout=0"]) { $0.drainTimeoutMilliseconds = 0 },
+    AcceptedOptions(["--flush-all", "refuse"]) { $0.flushAll = .refuse },
+    AcceptedOptions(["--flush-all=all"]) { $0.flushAll = .all },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -158,6 +160,7 @@ let badValues: [[String]] = [
     ["--metrics-port", "0"], ["--metrics-port=65536"], ["--metrics-port", "x"], ["--metrics-address", ""],
     ["--client-timeout", "-1"], ["--client-timeout=x"], ["--max-value-size", "0"], ["--max-value-size=2147483646"],
     ["--drain-timeout", "-1"], ["--drain-timeout=3600001"], ["--drain-timeout", "5s"],
+    ["--flush-all", "none"], ["--flush-all=REFUSE"], ["--flush-all", ""],
 ]
 
 @Suite struct CommandLineParserTests {

@@ -94,6 +94,7 @@ let refusedFiles: [RefusedFile] = [
             client-timeout = 2500
             max-value-size = 1048576
             drain-timeout = 2000
+            flush-all = refuse
             """
         var expected = Configuration()
         expected.port = 12000
@@ -121,6 +122,7 @@ let refusedFiles: [RefusedFile] = [
         expected.clientTimeoutMilliseconds = 2500
         expected.maxValueSize = 1_048_576
         expected.drainTimeoutMilliseconds = 2000
+        expected.flushAll = .refuse
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

@@ -38,6 +38,7 @@ let expectedUsageBody = """
       --client-timeout ms, set how long a client may leave a request unfinished, default is 10000 (0 never)
       --max-value-size bytes, set the largest value accepted, default is 67108864
       --drain-timeout ms, set how long SIGTERM lets open clients finish before exiting, default is 5000 (0 at once)
+      --flush-all mode, all (flush_all empties every primary and backup) or refuse (answered with an error), default is all
 
     """
 

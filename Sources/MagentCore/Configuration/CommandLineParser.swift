@@ -32,7 +32,7 @@ public struct CommandLineParser: Sendable {
         "syslog": .setting(.syslog), "config": .configurationFile,
         "metrics-port": .setting(.metricsPort), "metrics-address": .setting(.metricsAddress),
         "client-timeout": .setting(.clientTimeout), "max-value-size": .setting(.maxValueSize),
-        "drain-timeout": .setting(.drainTimeout),
+        "drain-timeout": .setting(.drainTimeout), "flush-all": .setting(.flushAll),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

@@ -29,6 +29,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case clientTimeout = "client-timeout"
     case maxValueSize = "max-value-size"
     case drainTimeout = "drain-timeout"
+    case flushAll = "flush-all"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -155,6 +156,9 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
                 return "milliseconds from 0 (exit at once) to 3600000"
             }
             configuration.drainTimeoutMilliseconds = milliseconds
+        case .flushAll:
+            guard let mode = FlushAllMode(rawValue: value) else { return "all or refuse" }
+            configuration.flushAll = mode
         }
         return nil
     }
@@ -189,6 +193,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .clientTimeout: "\(configuration.clientTimeoutMilliseconds)"
         case .maxValueSize: "\(configuration.maxValueSize)"
         case .drainTimeout: "\(configuration.drainTimeoutMilliseconds)"
+        case .flushAll: configuration.flushAll.rawValue
         }
     }
 }

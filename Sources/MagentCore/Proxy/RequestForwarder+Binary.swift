@@ -112,6 +112,12 @@ extension RequestForwarder {
 
         case .flush, .flushq:
             guard shaped(extras: extras.count == 4 ? 4 : 0, key: false, value: false) else { return }
+            if worker.settings.flushAll == .refuse {
+                // Quiet or not, an error is answered.
+                replyBinary(.notSupported, opcode: header.opcode, opaque: header.opaque, client: client,
+                            message: FlushAllMode.refusalMessage)
+                return
+            }
             metaLine.append("flush_all")
             if extras.count == 4 {
                 metaLine.append(byte: 32)
@@ -170,9 +176,9 @@ extension RequestForwarder {
     }
 
     /// A status-only packet made by the proxy, in the client's reply order.
-    func replyBinary(_ status: BinaryStatus, opcode: UInt8, opaque: UInt32, client: ClientConnection) {
+    func replyBinary(_ status: BinaryStatus, opcode: UInt8, opaque: UInt32, client: ClientConnection, message: StaticString? = nil) {
         packetScratch.clear()
-        BinaryResponse.appendStatus(to: packetScratch, opcode: opcode, status: status, opaque: opaque)
+        BinaryResponse.appendStatus(to: packetScratch, opcode: opcode, status: status, opaque: opaque, message: message)
         client.reply(packetScratch.readableBytes)
     }
 

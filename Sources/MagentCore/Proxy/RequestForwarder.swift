@@ -1,7 +1,3 @@
-// The request path after parsing: splits a retrieval by server, sends a write
-// to its primary and its backup, broadcasts flush_all, and answers what the
-// proxy answers itself (version, stats, quit).
-
 // The request path after parsing: routes each request to its servers and
 // hands it to a job (retrieval shares and their merge, writes, broadcasts),
 // which the executor runs; answers what the proxy answers itself (version,
@@ -202,9 +198,14 @@ final class RequestForwarder {
 
     // MARK: - Broadcast
 
-    /// flush_all and verbosity go to every distinct server; OK only if all say OK.
+    /// flush_all and verbosity go to every distinct server; OK only if all say
+    /// OK. With `flush-all = refuse`, flush_all is answered here and goes nowhere.
     private func forwardBroadcast(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
         if request.command == .verbosity && request.argument.count == 0 { return }  // `verbosity noreply`
+        if request.command == .flushAll && worker.settings.flushAll == .refuse {
+            if !request.noreply { client.reply(FlushAllMode.refusalReply) }
+            return
+        }
         let (handle, record) = executor.newJob(.broadcast, slot: request.noreply ? .none : executor.newSlot(for: client))
         record.request.append(request.command.verb)
         if request.argument.count > 0 {
