@@ -1,5 +1,8 @@
 // Issue 16 item 4, one flush_all wiping every copy: `--flush-all refuse`
-// answers flush_all (text and binary) with an error and touches no server.
+// answers flush_all (text and binary) with an error and touches no server;
+// with `all` (the default) a server that did not take a flush the others
+// took (refused, timed out, down) is kept out of use until it takes it, so no
+// flushed key reads back through it after the primary is gone.
 import Foundation
 import Glibc
 import Testing
@@ -103,5 +106,107 @@ import MagentTestKit
             return try client.readLine() == "OK\r\n"
         }
         #expect(try memcached.stat("cmd_flush") == 1)
+    }
+
+    // MARK: - flush-all = all: a server that did not take it
+
+    /// A backup that refuses flush_all (memcached -F): out of use from then
+    /// on, so with the primary gone its old copies are never read.
+    @Test func aBackupThatRefusesTheFlushIsKeptOutOfUse() throws {
+        let primary = try Memcached()
+        defer { primary.stop() }
+        let backup = try Memcached(extraArguments: ["-F"])
+        defer { backup.stop() }
+        let magent = try Magent(["-s", primary.address, "-b", backup.address, "-t", "1", "--log-level", "notice"])
+        defer { magent.stop() }
+        let client = try magent.client()
+        writeKeys(client)
+        eventually(backup, Self.keys[0], is: "v-\(Self.keys[0])")
+        client.expect("flush_all\r\n", Self.notEveryServer)
+        try waitForBackup(magent, state: "down", timeout: 5)
+        // The backup kept its copies: it refused.
+        #expect(try backup.getString(Self.keys[0]) == "v-\(Self.keys[0])")
+        primary.kill()
+        expectNoneReadBack(client)
+        // Its probe keeps offering the flush; it keeps refusing, and stays out.
+        try waitFor("the refusal in the log", timeout: 5) {
+            magent.process.standardError.contains("answered 'CLIENT_ERROR flush_all not allowed' to the flush_all it missed")
+        }
+        #expect(try servers(magent)["backup:1:state"] == "down")
+        let log = magent.process.standardError
+        #expect(log.contains("missed a flush_all other servers took"), "\(log)")
+    }
+
+    /// A flush every server refuses changes nothing anywhere: no server is
+    /// taken out of use.
+    @Test func aFlushNoServerTookMarksNothing() throws {
+        let primary = try Memcached(extraArguments: ["-F"])
+        defer { primary.stop() }
+        let backup = try Memcached(extraArguments: ["-F"])
+        defer { backup.stop() }
+        let magent = try Magent(["-s", primary.address, "-b", backup.address, "-t", "1"])
+        defer { magent.stop() }
+        let client = try magent.client()
+        client.expect(Text.set("stays", "1"), "STORED\r\n")
+        client.expect("flush_all\r\n", Self.notEveryServer)
+        let states = try servers(magent)
+        #expect(states["primary:1:state"] == "up" && states["backup:1:state"] == "up", "\(ServerStates.describe(states))")
+        client.expect("get stays\r\n", Text.hit("stays", "1"))
+    }
+
+    /// The backup is down (frozen with SIGSTOP, marked down by a failed
+    /// write) when the flush comes; it thaws with its old copies and the
+    /// writes it took late. Its probe gives it the flush before it is used
+    /// again; then it is refilled with what was written since.
+    @Test func aBackupDownAtTheFlushTakesItBeforeItIsUsedAgain() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1,
+                                  arguments: ["-t", "1", "--request-timeout", "300", "--failure-limit", "1", "--log-level", "notice"])
+        defer { cluster.stop() }
+        let backup = cluster.backups[0]
+        let client = try cluster.client()
+        writeKeys(client)
+        eventually(backup, Self.keys[0], is: "v-\(Self.keys[0])")
+        backup.pause()
+        // Its copy of this write times out: it is marked down (it takes the write when it thaws).
+        client.expect(Text.set(Self.keys[1], "late"), "STORED\r\n")
+        try waitForBackup(cluster.magent, state: "down", timeout: 5)
+        client.expect("flush_all\r\n", Self.notEveryServer)
+        client.expect(Text.set("after", "fresh"), "STORED\r\n")
+        backup.resume()
+        try waitFor("the flush given in the log", timeout: 10) {
+            cluster.magent.process.standardError.contains("took the flush_all it missed")
+        }
+        try waitForBackup(cluster.magent, state: "up")
+        for key in Self.keys { #expect(try backup.getString(key) == nil, "the backup still has \(key)") }
+        eventually(backup, "after", is: "fresh")
+        cluster.primaries[0].kill()
+        expectNoneReadBack(client)
+        client.expect("get after\r\n", Text.hit("after", "fresh"))
+    }
+
+    /// The backup is frozen when the flush comes, so its flush times out. It
+    /// is taken out of use at once and given the flush by its probe when it
+    /// thaws; no flushed key reads back once the primary is gone. (memcached
+    /// also runs the flush left in its socket buffer when it thaws; writes
+    /// left there on other connections may run after it, which is why the
+    /// server is not trusted until it answers a flush of its own.)
+    @Test func aBackupWhoseFlushTimedOutReadsNoFlushedKey() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "300", "--log-level", "notice"])
+        defer { cluster.stop() }
+        let backup = cluster.backups[0]
+        let client = try cluster.client()
+        writeKeys(client)
+        eventually(backup, Self.keys[0], is: "v-\(Self.keys[0])")
+        backup.pause()
+        client.expect("flush_all\r\n", Self.notEveryServer)
+        try waitForBackup(cluster.magent, state: "down", timeout: 5)
+        backup.resume()
+        try waitForBackup(cluster.magent, state: "up")
+        for key in Self.keys { #expect(try backup.getString(key) == nil, "the backup still has \(key)") }
+        cluster.primaries[0].kill()
+        expectNoneReadBack(client)
+        let log = cluster.magent.process.standardError
+        #expect(log.contains("missed a flush_all other servers took"), "\(log)")
+        #expect(log.contains("took the flush_all it missed"), "\(log)")
     }
 }

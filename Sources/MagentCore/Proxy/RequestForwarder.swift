@@ -2,6 +2,7 @@
 // hands it to a job (retrieval shares and their merge, writes, broadcasts),
 // which the executor runs; answers what the proxy answers itself (version,
 // stats, quit).
+import Glibc
 
 final class RequestForwarder {
     /// The worker owns this object and lives as long as the process: unowned(unsafe)
@@ -213,11 +214,17 @@ final class RequestForwarder {
             record.request.append(line[request.argument])
         }
         record.request.append("\r\n")
+        record.command = request.command
+        if request.command == .flushAll {
+            let delay = request.argument.count > 0 ? MissedFlush.delay(line[request.argument]) : 0
+            record.flushDeadline = MissedFlush.deadline(delay: delay, now: Int(time(nil)))
+        }
         startBroadcast(handle, record: record, client: client)
     }
 
     /// Sends the record's request line (complete, with its line end) to every distinct server.
     func startBroadcast(_ handle: JobHandle, record: JobRecord, client: ClientConnection) {
+        if record.flushDeadline != 0 { worker.context.flushes.begin() }  // ended with the job (JobExecutor.dispatch)
         let counts = executor.broadcastCounts()
         record.broadcast = BroadcastJob(sent: counts.sent, down: counts.down)
         record.clientID = client.id

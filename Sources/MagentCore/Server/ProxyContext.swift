@@ -9,6 +9,8 @@ public final class ProxyContext: Sendable {
     public let logger: Logger
     /// Deletes servers missed while unreachable (see PendingDeletes).
     public let pendingDeletes: PendingDeletes
+    /// flush_all broadcasts begun and running (the refill watches them).
+    let flushes = FlushActivity()
     /// "VERSION <version> memcached agent\r\n"
     let versionReply: [UInt8]
     private let current: ThreadLock<ProxyGeneration>
