@@ -115,6 +115,8 @@ let acceptedOptions: [AcceptedOptions] = [
     AcceptedOptions(["--stats-format", "memcached", "--stats-format", "matrix"]) { $0.statsFormat = .matrix },
     AcceptedOptions(["--drain-timeout", "2500"]) { $0.drainTimeoutMilliseconds = 2500 },
     AcceptedOptions(["--drain-timeout=0"]) { $0.drainTimeoutMilliseconds = 0 },
+    AcceptedOptions(["--flush-all", "refuse"]) { $0.flushAll = .refuse },
+    AcceptedOptions(["--flush-all=all"]) { $0.flushAll = .all },
     // The command line of the seed documents
     AcceptedOptions(["-u", "root", "-n", "51200", "-l", "192.168.1.10", "-p", "12000",
                      "-s", "192.168.1.11:11211", "-b", "192.168.1.12:11211"]) {
@@ -162,6 +164,7 @@ let badValues: [[String]] = [
     ["--client-timeout", "-1"], ["--client-timeout=x"], ["--max-value-size", "0"], ["--max-value-size=2147483646"],
     ["--stats-format", "json"], ["--stats-format=MEMCACHED"], ["--stats-format", ""],
     ["--drain-timeout", "-1"], ["--drain-timeout=3600001"], ["--drain-timeout", "5s"],
+    ["--flush-all", "none"], ["--flush-all=REFUSE"], ["--flush-all", ""],
 ]
 
 @Suite struct CommandLineParserTests {

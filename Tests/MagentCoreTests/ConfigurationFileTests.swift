@@ -97,6 +97,7 @@ let refusedFiles: [RefusedFile] = [
             max-value-size = 1048576
             stats-format = memcached
             drain-timeout = 2000
+            flush-all = refuse
             """
         var expected = Configuration()
         expected.port = 12000
@@ -125,6 +126,7 @@ let refusedFiles: [RefusedFile] = [
         expected.maxValueSize = 1_048_576
         expected.statsFormat = .memcached
         expected.drainTimeoutMilliseconds = 2000
+        expected.flushAll = .refuse
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

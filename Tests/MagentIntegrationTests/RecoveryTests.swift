@@ -510,7 +510,7 @@ enum RecoveryKit {
                 && stats["\($0):pending_deletes"] == "0" }
                 && (log.contains("(primary 1) restarted") || log.contains("(primary 1) is up"))
         }
-        #expect(resurrected.isEmpty, "deleted keys read back through the proxy: \(resurrected.sorted())")
+        #expect(resurrected.isEmpty, "deleted keys read back through the proxy: \(resurrected.sorted())\n\(ServerStates.log(cluster))")
         #expect(settled.done, "not settled: \(ServerStates.describe(settled.last))\n\(ServerStates.log(cluster))")
         for key in gone { client.expect("get \(key)\r\n", "END\r\n", timeout: 3) }
         #expect(try primary.getMany(gone).isEmpty && backup.getMany(gone).isEmpty, "deleted keys came back on a server")

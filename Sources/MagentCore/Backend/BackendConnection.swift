@@ -306,9 +306,9 @@ final class BackendConnection {
                 offset += length
                 completed = true
                 if head.abandoned {
-                    executor.failed(head, .uploadStalled)
+                    executor.failed(head, .uploadStalled, from: server.id)
                 } else {
-                    executor.line(head, rest[ByteRange(start: 0, count: length)])
+                    executor.line(head, rest[ByteRange(start: 0, count: length)], from: server.id)
                 }
             case .protocolError:
                 log.info("memcached \(server.address.displayName): reply out of step with requests")
@@ -366,7 +366,7 @@ final class BackendConnection {
         }
         while let entry = pending.popFirst() {
             worker.counters.add(server: server.id, .failedRequests)
-            worker.executor.failed(entry, reason)
+            worker.executor.failed(entry, reason, from: server.id)
         }
     }
 

@@ -1,8 +1,9 @@
 // Watches every server from the main thread: probes the ones marked down
 // until they answer (backing off while they fail), and asks the ones in use
 // for their pid and uptime, so a memcached that restarted empty, seen down or
-// not, is known to be recovering and gets refilled. Watches the servers of the
-// current generation; tables are by server id.
+// not, is known to be recovering and gets refilled. A server down because it
+// missed a flush_all is given that flush by its probe before it is used again.
+// Watches the servers of the current generation; tables are by server id.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -35,6 +36,8 @@ final class HealthMonitor {
     private var probes: [HealthProbe?]
     private var identities: [Identity?]
     private var nextIdentityCheck: [UInt64]
+    /// A refusal of the flush a server missed was logged (once until it takes one).
+    private var flushRefusalLogged: [Bool]
     /// The generation whose servers are watched.
     private var watched: ProxyGeneration?
 
@@ -46,6 +49,7 @@ final class HealthMonitor {
         probes = Array(repeating: nil, count: count)
         identities = Array(repeating: nil, count: count)
         nextIdentityCheck = Array(repeating: 0, count: count)
+        flushRefusalLogged = Array(repeating: false, count: count)
     }
 
     func start() {
@@ -75,9 +79,9 @@ final class HealthMonitor {
         }
         for server in topology.members {
             if let probe = probes[server.id] {
-                guard let outcome = probe.outcome else { continue }
+                guard probe.finished else { continue }
                 probes[server.id] = nil
-                probeFinished(server, identity: outcome, topology: topology)
+                probeFinished(server, probe: probe, topology: topology)
             }
             if server.health.isUp {
                 schedules[server.id] = nil
@@ -93,13 +97,19 @@ final class HealthMonitor {
                 continue
             }
             guard now >= schedule.nextProbe else { continue }
-            probes[server.id] = HealthProbe(server: server, base: base, timeoutMilliseconds: timeout)
+            let missed = server.health.missedFlushDeadline
+            probes[server.id] = HealthProbe(server: server, base: base, timeoutMilliseconds: timeout,
+                                            flush: missed == 0 ? nil : MissedFlush(deadline: missed))
         }
     }
 
-    private func probeFinished(_ server: BackendServer, identity: Identity?, topology: ServerTopology) {
+    private func probeFinished(_ server: BackendServer, probe: HealthProbe, topology: ServerTopology) {
         let name = topology.describe(server)
-        guard let identity else {
+        if let refusal = probe.flushRefusal, !flushRefusalLogged[server.id] {
+            flushRefusalLogged[server.id] = true
+            context.logger.error("\(name) answered '\(refusal)' to the flush_all it missed: kept out of use until a flush_all succeeds on it")
+        }
+        guard probe.flushRefusal == nil, let identity = probe.identity else {
             if server.health.isUp { return }  // workers decide when a server in use is down
             let backoff = Swift.min((schedules[server.id]?.backoff ?? Self.initialBackoffMilliseconds) * 2, Self.maximumBackoffMilliseconds)
             schedules[server.id] = ProbeSchedule(nextProbe: MonotonicClock.milliseconds() &+ backoff, backoff: backoff)
@@ -110,6 +120,16 @@ final class HealthMonitor {
         identities[server.id] = identity
         server.health.setAnswersMetaGets(identity.speaksMeta)
         if !server.health.isUp {
+            // It missed a flush another server took: used again only once it took it too.
+            if server.health.missedFlushDeadline != 0 {
+                guard let given = probe.flush, server.health.flushGiven(given) else {
+                    // A probe without it, or a newer flush missed meanwhile: probe again now.
+                    schedules[server.id] = ProbeSchedule(nextProbe: 0, backoff: Self.initialBackoffMilliseconds)
+                    return
+                }
+                flushRefusalLogged[server.id] = false
+                context.logger.notice("\(name) took the flush_all it missed")
+            }
             schedules[server.id] = nil
             // It was down: whatever it held may be gone, so it is refilled; and
             // if it kept its data, what it missed meanwhile is dropped from it
@@ -136,9 +156,17 @@ final class HealthMonitor {
     }
 }
 
-/// One probe: connect, send `stats`, read its pid and uptime in time. The
-/// monitor reads `outcome` on its next tick.
+/// One probe: connect, send `stats` (after the flush_all the server missed,
+/// if any), read its pid and uptime in time. The monitor reads the outcome
+/// on its next tick.
 final class HealthProbe {
+    /// The flush it gives the server first, if any; the identity then counts
+    /// only when the server answered OK to it.
+    let flush: MissedFlush?
+    private var request: [UInt8]
+    /// The server's answer to the flush, when it was not OK.
+    private(set) var flushRefusal: String?
+    private var flushAnswered: Bool
     private var fd: Int32 = -1
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
@@ -148,10 +176,10 @@ final class HealthProbe {
     /// The identity read, or nil when the probe failed; meaningful once `finished`.
     private(set) var identity: HealthMonitor.Identity?
 
-    /// nil while running; then .some(identity or nil).
-    var outcome: HealthMonitor.Identity?? { finished ? .some(identity) : nil }
-
-    init(server: BackendServer, base: OpaquePointer, timeoutMilliseconds: UInt64) {
+    init(server: BackendServer, base: OpaquePointer, timeoutMilliseconds: UInt64, flush: MissedFlush? = nil) {
+        self.flush = flush
+        request = Array((flush.map { $0.line(now: Int(time(nil))) } ?? "").utf8) + Array("stats\r\n".utf8)
+        flushAnswered = flush == nil
         guard case .success(let (socket, _)) = server.socketAddress.connectNonBlocking() else {
             finished = true
             return
@@ -176,8 +204,7 @@ final class HealthProbe {
     deinit { finish(nil) }
 
     private func sendRequest() {
-        let request: StaticString = "stats\r\n"
-        if send(fd, request.utf8Start, request.utf8CodeUnitCount, Int32(MSG_NOSIGNAL)) != request.utf8CodeUnitCount {
+        if send(fd, request, request.count, Int32(MSG_NOSIGNAL)) != request.count {
             finish(nil)
         }
     }
@@ -191,6 +218,22 @@ final class HealthProbe {
             return
         }
         reply.append(contentsOf: chunk[0..<received])
+        if !flushAnswered {
+            // The flush's one line comes before the stats.
+            guard let end = reply.firstIndex(of: 10) else {
+                if reply.count > 1024 { finish(nil) }
+                return
+            }
+            let line = reply[..<end].filter { $0 != 13 }
+            guard line.elementsEqual("OK".utf8) else {
+                flushRefusal = String(decoding: line.prefix(200), as: UTF8.self)
+                finish(nil)
+                return
+            }
+            flushAnswered = true
+            reply.removeFirst(end + 1)
+            if reply.isEmpty { return }
+        }
         if reply.count > 64 * 1024 {
             finish(nil)
         } else if reply.count >= 5 && reply.suffix(5).elementsEqual("END\r\n".utf8) {

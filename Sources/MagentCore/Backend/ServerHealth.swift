@@ -1,5 +1,6 @@
-// Whether a backend server is in use: consecutive failures mark it down, and
-// only the health monitor's probe marks it up again. Shared by all threads.
+// Whether a backend server is in use: consecutive failures (or a flush_all it
+// missed) mark it down, and only the health monitor's probe marks it up again.
+// Shared by all threads.
 import Synchronization
 
 public final class ServerHealth: Sendable {
@@ -10,6 +11,8 @@ public final class ServerHealth: Sendable {
     private let metaGets = Atomic<Bool>(false)
     /// The pid its last identity check read (0: none yet).
     private let process = Atomic<Int>(0)
+    /// When the flush_all it missed takes effect (unix seconds; 0: none missed).
+    private let missedFlush = Atomic<Int>(0)
     /// When a request to it last failed, and when it first answered after
     /// that (monotonic milliseconds; 0: never).
     private let lastFailureAt = Atomic<UInt64>(0)
@@ -108,6 +111,28 @@ public final class ServerHealth: Sendable {
         let markedNow = down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
         if markedNow { markedDown.add(1) }
         return markedNow
+    }
+
+    /// A flush_all it missed while another server took it (see MissedFlush):
+    /// 0 when none.
+    public var missedFlushDeadline: Int { missedFlush.load(ordering: .sequentiallyConsistent) }
+
+    /// It missed a flush_all another server took: marked down (nothing is read
+    /// or refilled from it, writes to it are kept) until the health probe gives
+    /// it the flush. The latest one missed is kept. Returns true for the call
+    /// that marked it down.
+    func noteMissedFlush(_ flush: MissedFlush) -> Bool {
+        // Stored first: whoever sees it down also sees why.
+        missedFlush.store(flush.deadline, ordering: .sequentiallyConsistent)
+        let markedNow = down.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
+        if markedNow { markedDown.add(1) }
+        return markedNow
+    }
+
+    /// The probe gave it `flush`, which it took. False when it missed a newer
+    /// one meanwhile (that one is given next).
+    func flushGiven(_ flush: MissedFlush) -> Bool {
+        missedFlush.compareExchange(expected: flush.deadline, desired: 0, ordering: .sequentiallyConsistent).exchanged
     }
 
     /// The probe got an answer. Returns true if the server was down.

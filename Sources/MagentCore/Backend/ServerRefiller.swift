@@ -113,7 +113,10 @@ final class ServerRefiller: @unchecked Sendable {
             while start < keys.count {
                 let began = MonotonicClock.milliseconds()
                 let batch = Array(keys[start..<min(start + Self.batchSize, keys.count)])
-                context.keysBeingCopied.publish(batch, server: target.id)
+                // Reads of these go to the source meanwhile; not those deleted
+                // while the source was away (not copied, and its copy is stale).
+                context.keysBeingCopied.publish(batch.filter { context.pendingDeletes.missedWrite(server: source.id, key: $0) != false },
+                                                server: target.id)
                 defer { context.keysBeingCopied.clear(server: target.id) }
                 let copied = try copy(batch, from: source, over: origin, to: destination)
                 health.refillCopied.add(copied)
@@ -126,6 +129,10 @@ final class ServerRefiller: @unchecked Sendable {
                 let spent = Double(MonotonicClock.milliseconds() - began)
                 if spent < minimum { usleep(UInt32((minimum - spent) * 1000)) }
                 guard target.health.isUp else { throw BlockingConnection.Failure(description: "the server went down") }
+                // Down since (it may have missed a flush_all): its keys are not copied on.
+                guard source.health.isUp else {
+                    throw BlockingConnection.Failure(description: "memcached \(source.address.displayName), the source, went down")
+                }
             }
         }
     }
@@ -166,6 +173,7 @@ final class ServerRefiller: @unchecked Sendable {
             // The entry as it was before the other copy is read: if a client
             // write touches the key from here on, the entry stays.
             guard let entry = context.pendingDeletes.entry(server: target.id, key: key) else { continue }
+            let flushesBefore = context.flushes.snapshot
             line.clear()
             let route = key.withUnsafeBytes { topology.route(for: $0) }
             // Where the newer state is; none (the backups were removed): the key is dropped.
@@ -205,6 +213,9 @@ final class ServerRefiller: @unchecked Sendable {
                     || reply.elementsEqual("NOT_FOUND".utf8) else {
                 throw BlockingConnection.Failure(description: "kept key answered \(String(decoding: reply, as: UTF8.self))")
             }
+            // A flush_all may have run between the read and the copy: the key
+            // stays kept, and the next pass copies the state after the flush.
+            if FlushActivity.mayHaveRun(between: flushesBefore, and: context.flushes.snapshot) { continue }
             context.pendingDeletes.remove(server: target.id, key: key, applied: entry)
         }
     }
@@ -281,8 +292,11 @@ final class ServerRefiller: @unchecked Sendable {
     /// looked up on the source again, and one the source no longer has is
     /// deleted from the destination, only if it still holds the copy this
     /// refill stored (`md` with that CAS): a newer write is never undone.
+    /// A flush_all that may have run meanwhile undoes the whole batch the
+    /// same way: what was read may be what it dropped.
     private func copy(_ keys: [[UInt8]], from source: BackendServer, over origin: BlockingConnection,
                       to destination: BlockingConnection) throws -> Int {
+        let flushesBefore = context.flushes.snapshot
         var request: [UInt8] = []
         for key in keys { request += Array("mg ".utf8) + key + Array(" s v f t\r\n".utf8) }
         try origin.send(request)
@@ -309,8 +323,26 @@ final class ServerRefiller: @unchecked Sendable {
             let cas = reply.split(separator: 32).first { $0.first == UInt8(ascii: "c") }?.dropFirst() ?? []
             stored.append((key, cas))
         }
+        if FlushActivity.mayHaveRun(between: flushesBefore, and: context.flushes.snapshot) {
+            try undoStored(stored, on: destination)
+            return 0
+        }
         try undoDeletedSince(stored, source: origin, destination: destination)
         return stored.count
+    }
+
+    /// Deletes what this refill just stored, where it is still as stored.
+    private func undoStored(_ stored: [(key: [UInt8], cas: ArraySlice<UInt8>)], on destination: BlockingConnection) throws {
+        var deletes: [UInt8] = []
+        for entry in stored where !entry.cas.isEmpty {
+            deletes += Array("md ".utf8) + entry.key + Array(" C".utf8) + entry.cas + Array(" q\r\n".utf8)
+        }
+        guard !deletes.isEmpty else { return }
+        try destination.send(deletes + Array("mn\r\n".utf8))
+        for _ in 0...stored.count {
+            let reply = try destination.readLine()
+            if reply.elementsEqual("MN".utf8) { break }
+        }
     }
 
     /// The second half of copy(): keys the source lost since they were read.

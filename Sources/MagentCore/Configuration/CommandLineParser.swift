@@ -34,6 +34,7 @@ public struct CommandLineParser: Sendable {
         "client-timeout": .setting(.clientTimeout), "max-value-size": .setting(.maxValueSize),
         "stats-format": .setting(.statsFormat),
         "drain-timeout": .setting(.drainTimeout),
+        "flush-all": .setting(.flushAll),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

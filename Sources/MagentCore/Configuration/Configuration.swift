@@ -64,6 +64,8 @@ public struct Configuration: Sendable, Equatable {
     /// --drain-timeout, milliseconds: how long SIGTERM (or SIGUSR2) lets open
     /// clients finish before the proxy exits; 0 exits at once.
     public var drainTimeoutMilliseconds = 5000
+    /// --flush-all: flush_all empties every server (`all`), or is refused.
+    public var flushAll = FlushAllMode.all
 
     public init() {}
 

@@ -30,6 +30,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case maxValueSize = "max-value-size"
     case statsFormat = "stats-format"
     case drainTimeout = "drain-timeout"
+    case flushAll = "flush-all"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -159,6 +160,9 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
                 return "milliseconds from 0 (exit at once) to 3600000"
             }
             configuration.drainTimeoutMilliseconds = milliseconds
+        case .flushAll:
+            guard let mode = FlushAllMode(rawValue: value) else { return "all or refuse" }
+            configuration.flushAll = mode
         }
         return nil
     }
@@ -194,6 +198,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .maxValueSize: "\(configuration.maxValueSize)"
         case .statsFormat: configuration.statsFormat.name
         case .drainTimeout: "\(configuration.drainTimeoutMilliseconds)"
+        case .flushAll: configuration.flushAll.rawValue
         }
     }
 }

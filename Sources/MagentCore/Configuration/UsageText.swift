@@ -35,6 +35,7 @@ public enum UsageText {
           --max-value-size bytes, set the largest value accepted, default is 67108864
           --stats-format format, set what plain stats answers: matrix (the original's) or memcached (STAT lines for monitoring clients), default is matrix
           --drain-timeout ms, set how long SIGTERM lets open clients finish before exiting, default is 5000 (0 at once)
+          --flush-all mode, all (flush_all empties every primary and backup) or refuse (answered with an error), default is all
 
         """
     }

@@ -43,6 +43,7 @@ public enum BinaryStatus: UInt16, Sendable {
     case nonNumericValue = 0x06
     case unknownCommand = 0x81
     case outOfMemory = 0x82
+    case notSupported = 0x83
     case internalError = 0x84
     case temporaryFailure = 0x86
 
@@ -58,6 +59,7 @@ public enum BinaryStatus: UInt16, Sendable {
         case .nonNumericValue: return "Non-numeric server-side value for incr or decr"
         case .unknownCommand: return "Unknown command"
         case .outOfMemory: return "Out of memory"
+        case .notSupported: return "Not supported"
         case .internalError: return "Internal error"
         case .temporaryFailure: return "Temporary failure"
         }
@@ -124,9 +126,11 @@ public enum BinaryResponse {
         appendUInt64(cas, to: output)
     }
 
-    /// A response with no extras or key: success, or an error with its message.
-    public static func appendStatus(to output: ByteBuffer, opcode: UInt8, status: BinaryStatus, opaque: UInt32, cas: UInt64 = 0) {
-        let message = status.message
+    /// A response with no extras or key: success, or an error with its
+    /// message (memcached's, unless `message` says more).
+    public static func appendStatus(to output: ByteBuffer, opcode: UInt8, status: BinaryStatus, opaque: UInt32, cas: UInt64 = 0,
+                                    message: StaticString? = nil) {
+        let message = message ?? status.message
         appendHeader(to: output, opcode: opcode, status: status, opaque: opaque, cas: cas, bodyLength: message.utf8CodeUnitCount)
         output.append(message)
     }

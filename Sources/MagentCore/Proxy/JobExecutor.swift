@@ -205,8 +205,10 @@ final class JobExecutor {
         dispatch(entry.job, record: record, .statLine(entry.role), bytes: bytes)
     }
 
-    func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer) {
+    /// A one-line reply from `server`.
+    func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer, from server: Int) {
         guard let record = record(entry) else { return }
+        if record.flushDeadline != 0 { noteFlush(record, server: server, took: ReplyLine(bytes) == .ok) }
         if entry.shape == .retrieval {
             // An error where VALUE blocks or END belong: the server failed this request.
             let replyStarted = slots.slot(record.slot)?.emitted ?? false
@@ -219,8 +221,10 @@ final class JobExecutor {
 
     /// The request got no reply: the connection failed or timed out, or its
     /// value was abandoned (it never left, or memcached refused the padding).
-    func failed(_ entry: PendingReply, _ reason: BackendFailure) {
+    /// `server`: where it went (-1 when it never left the proxy).
+    func failed(_ entry: PendingReply, _ reason: BackendFailure, from server: Int = -1) {
         guard let record = record(entry) else { return }
+        if record.flushDeadline != 0 && server >= 0 { noteFlush(record, server: server, took: false) }
         let replyStarted = slots.slot(record.slot)?.emitted ?? false
         dispatch(entry.job, record: record, .failed(entry.role, reason, status(for: record), replyStarted: replyStarted),
                  bytes: UnsafeRawBufferPointer(start: nil, count: 0))
@@ -258,6 +262,7 @@ final class JobExecutor {
         if record.isFinished {
             if record.writeKeptOnPrimary || record.writeKeptOnBackup { finishKeptKeyWrite(record) }
             if !orderingHolds.isEmpty { orderingHolds.release(job: handle) }
+            if record.flushDeadline != 0 { worker.context.flushes.end() }
             jobs.release(handle)
         }
     }
@@ -453,13 +458,41 @@ final class JobExecutor {
     }
 
     /// The broadcast line to every distinct server that is up (the job was
-    /// told how many: `BroadcastJob(sent:down:)` from `broadcastCounts`).
+    /// told how many: `BroadcastJob(sent:down:)` from `broadcastCounts`). A
+    /// server left out misses a flush_all.
     private func sendToEveryServer(handle: JobHandle, record: JobRecord) {
         let topology = worker.topology
-        for server in topology.broadcastTargets where worker.isUp(server) {
+        for server in topology.broadcastTargets {
+            guard worker.isUp(server) else {
+                if record.flushDeadline != 0 { noteFlush(record, server: server, took: false) }
+                continue
+            }
             worker.pools[server].connection(forClient: record.clientID).submit(
                 record.request.readableBytes, appendLineEnd: false,
                 entry: PendingReply(job: handle, role: topology.known[server].role, shape: .line, deadline: worker.replyDeadline()))
+        }
+    }
+
+    /// One server's outcome of a flush_all: once some server took it, every
+    /// server that did not is kept out of use until it takes it too (FlushBroadcast).
+    private func noteFlush(_ record: JobRecord, server: Int, took: Bool) {
+        switch record.flush.outcome(server: server, took: took) {
+        case .nothing:
+            break
+        case .this:
+            markMissedFlush(server, record.flushDeadline)
+        case .waiting:
+            for missed in record.flush.waiting { markMissedFlush(Int(missed), record.flushDeadline) }
+            record.flush.forgetWaiting()
+        }
+    }
+
+    private func markMissedFlush(_ server: Int, _ deadline: Int) {
+        let known = worker.topology.known
+        guard server < known.count else { return }
+        if known[server].health.noteMissedFlush(MissedFlush(deadline: deadline)) {
+            worker.context.logger.notice("\(worker.topology.describe(known[server])) is down: it missed a flush_all other servers took; " +
+                                         "out of use until it takes it")
         }
     }
 

@@ -47,6 +47,10 @@ final class JobRecord {
     var keyCursor = 0
     /// The client is still to stream the request's value (text data blocks).
     var valueFollows = false
+    /// A flush_all broadcast: when it takes effect (unix seconds, see
+    /// MissedFlush), for the servers that do not take it, and which did not.
+    var flushDeadline = 0
+    var flush = FlushBroadcast()
 
     /// Merge: the share slots, and for each requested key the index of its share.
     var shareSlots: [SlotHandle] = []
@@ -82,6 +86,10 @@ final class JobRecord {
         missingKeys.clear()
         keyCursor = 0
         valueFollows = false
+        if flushDeadline != 0 {
+            flushDeadline = 0
+            flush.reset()
+        }
         // Only merges use these: most records skip the uniqueness check.
         if !shareSlots.isEmpty { shareSlots.removeAll(keepingCapacity: true) }
         if !keyShares.isEmpty { keyShares.removeAll(keepingCapacity: true) }

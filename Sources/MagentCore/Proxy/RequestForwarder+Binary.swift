@@ -2,6 +2,7 @@
 // same, so they take the same routing, replication, failover and repair as
 // every other request; what the proxy answers itself (noop, version, stat,
 // quit, bad packets) is framed here.
+import Glibc
 
 extension RequestForwarder {
     func forwardBinary(_ header: BinaryHeader, packet: UnsafeRawBufferPointer, client: ClientConnection) {
@@ -112,18 +113,25 @@ extension RequestForwarder {
 
         case .flush, .flushq:
             guard shaped(extras: extras.count == 4 ? 4 : 0, key: false, value: false) else { return }
+            if worker.settings.flushAll == .refuse {
+                // Quiet or not, an error is answered.
+                replyBinary(.notSupported, opcode: header.opcode, opaque: header.opaque, client: client,
+                            message: FlushAllMode.refusalMessage)
+                return
+            }
             metaLine.append("flush_all")
+            let delay = extras.count == 4 ? Int(BinaryHeader.uint32(extras, at: 0)) : 0
             if extras.count == 4 {
                 metaLine.append(byte: 32)
-                metaLine.appendDecimal(Int(BinaryHeader.uint32(extras, at: 0)))
+                metaLine.appendDecimal(delay)
             }
-            broadcastBinary(metaLine.readableBytes, framing: framing, client: client)
+            broadcastBinary(metaLine.readableBytes, framing: framing, client: client, flushDelay: delay)
 
         case .verbosity:
             guard shaped(extras: 4, key: false, value: false) else { return }
             metaLine.append("verbosity ")
             metaLine.appendDecimal(Int(BinaryHeader.uint32(extras, at: 0)))
-            broadcastBinary(metaLine.readableBytes, framing: framing, client: client)
+            broadcastBinary(metaLine.readableBytes, framing: framing, client: client, flushDelay: nil)
 
         case .noop:
             replyBinary(.success, opcode: header.opcode, opaque: header.opaque, client: client)
@@ -160,19 +168,26 @@ extension RequestForwarder {
         flags.compareCas = true
     }
 
-    /// flush and verbosity, as their text lines, to every distinct server.
-    private func broadcastBinary(_ line: UnsafeRawBufferPointer, framing: BinaryFraming, client: ClientConnection) {
+    /// flush and verbosity, as their text lines, to every distinct server;
+    /// `flushDelay` (seconds) makes it a flush.
+    private func broadcastBinary(_ line: UnsafeRawBufferPointer, framing: BinaryFraming, client: ClientConnection, flushDelay: Int?) {
         let (handle, record) = worker.executor.newJob(.broadcast, slot: worker.executor.newSlot(for: client))
         record.framing = .binary(framing)
         record.request.append(line)
         record.request.append("\r\n")
+        if let flushDelay {
+            record.command = .flushAll
+            record.flushDeadline = MissedFlush.deadline(delay: Int64(flushDelay), now: Int(time(nil)))
+        } else {
+            record.command = .verbosity
+        }
         startBroadcast(handle, record: record, client: client)
     }
 
     /// A status-only packet made by the proxy, in the client's reply order.
-    func replyBinary(_ status: BinaryStatus, opcode: UInt8, opaque: UInt32, client: ClientConnection) {
+    func replyBinary(_ status: BinaryStatus, opcode: UInt8, opaque: UInt32, client: ClientConnection, message: StaticString? = nil) {
         packetScratch.clear()
-        BinaryResponse.appendStatus(to: packetScratch, opcode: opcode, status: status, opaque: opaque)
+        BinaryResponse.appendStatus(to: packetScratch, opcode: opcode, status: status, opaque: opaque, message: message)
         client.reply(packetScratch.readableBytes)
     }
 

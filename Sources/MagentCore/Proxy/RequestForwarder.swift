@@ -1,11 +1,8 @@
-// The request path after parsing: splits a retrieval by server, sends a write
-// to its primary and its backup, broadcasts flush_all, and answers what the
-// proxy answers itself (version, stats, quit).
-
 // The request path after parsing: routes each request to its servers and
 // hands it to a job (retrieval shares and their merge, writes, broadcasts),
 // which the executor runs; answers what the proxy answers itself (version,
 // stats, quit).
+import Glibc
 
 final class RequestForwarder {
     /// The worker owns this object and lives as long as the process: unowned(unsafe)
@@ -233,9 +230,14 @@ final class RequestForwarder {
 
     // MARK: - Broadcast
 
-    /// flush_all and verbosity go to every distinct server; OK only if all say OK.
+    /// flush_all and verbosity go to every distinct server; OK only if all say
+    /// OK. With `flush-all = refuse`, flush_all is answered here and goes nowhere.
     private func forwardBroadcast(_ request: ParsedRequest, line: UnsafeRawBufferPointer, client: ClientConnection) {
         if request.command == .verbosity && request.argument.count == 0 { return }  // `verbosity noreply`
+        if request.command == .flushAll && worker.settings.flushAll == .refuse {
+            if !request.noreply { client.reply(FlushAllMode.refusalReply) }
+            return
+        }
         let (handle, record) = executor.newJob(.broadcast, slot: request.noreply ? .none : executor.newSlot(for: client))
         record.request.append(request.command.verb)
         if request.argument.count > 0 {
@@ -243,11 +245,17 @@ final class RequestForwarder {
             record.request.append(line[request.argument])
         }
         record.request.append("\r\n")
+        record.command = request.command
+        if request.command == .flushAll {
+            let delay = request.argument.count > 0 ? MissedFlush.delay(line[request.argument]) : 0
+            record.flushDeadline = MissedFlush.deadline(delay: delay, now: Int(time(nil)))
+        }
         startBroadcast(handle, record: record, client: client)
     }
 
     /// Sends the record's request line (complete, with its line end) to every distinct server.
     func startBroadcast(_ handle: JobHandle, record: JobRecord, client: ClientConnection) {
+        if record.flushDeadline != 0 { worker.context.flushes.begin() }  // ended with the job (JobExecutor.dispatch)
         let counts = executor.broadcastCounts()
         record.broadcast = BroadcastJob(sent: counts.sent, down: counts.down)
         record.clientID = client.id

@@ -11,6 +11,8 @@ public final class ProxyContext: Sendable {
     public let pendingDeletes: PendingDeletes
     /// Keys the refiller is copying to a recovering server (see KeysBeingCopied).
     public let keysBeingCopied: KeysBeingCopied
+    /// flush_all broadcasts begun and running (the refill watches them).
+    let flushes = FlushActivity()
     /// "VERSION <version> memcached agent\r\n"
     let versionReply: [UInt8]
     private let current: ThreadLock<ProxyGeneration>
