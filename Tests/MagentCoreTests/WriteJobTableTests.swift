@@ -392,7 +392,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         ]),
         .init(name: "incr: a number: read back", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .startReplication(answersClient: true)]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .keepReply, .startReplication(answersClient: true)]),
         ]),
         .init(name: "incr: NOT_FOUND: nothing read back", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
@@ -406,18 +406,18 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
         .init(name: "append: STORED after the value: read back", job: textAppend(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary), .captureValue]),
             (.valueCaptured, []),
-            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .pass, .startReplication(answersClient: true)]),
+            (.line(.primary, .success, .bothUp), [.keptKeyWritten(.primary), .keepReply, .startReplication(answersClient: true)]),
         ]),
         .init(name: "md with C: HD: read back, no delete forgotten", job: conditionalMetaDelete(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
-            (.line(.primary, .success, .bothUp), [.pass, .startReplication(answersClient: true)]),
+            (.line(.primary, .success, .bothUp), [.keepReply, .startReplication(answersClient: true)]),
         ]),
         .init(name: "ma with v: the VA item passes, then read back", job: incr(), rows: [
             (.start(.bothUp), [.send(.request, to: .primary)]),
             (.itemStarted(.primary, keptDelete: false), [.pass]),
             (.itemBytes(.primary, endsItem: false), [.pass]),
             (.itemBytes(.primary, endsItem: true), [.pass]),
-            (.ended(.primary, .bothUp), [.keptKeyWritten(.primary), .startReplication(answersClient: true)]),
+            (.ended(.primary, .bothUp), [.keptKeyWritten(.primary), .completeReply, .startReplication(answersClient: false)]),
         ]),
         .init(name: "ma with v, backup down: the VA item passes, a missed write kept for the backup", job: incr(), rows: [
             (.start(.backupDown), [.send(.request, to: .primary), .keepMissedWrite(.backup)]),
@@ -591,7 +591,7 @@ struct WriteTableCase: Sendable, CustomTestStringConvertible {
             (.itemStarted(.backup, keptDelete: false), [.keepCopy(.add)]),
             (.itemBytes(.backup, endsItem: true), [.keepCopy(.add)]),
             (.ended(.backup, .primaryRecovering), [.send(.keptCopy, to: .primary), .send(.keptRequest, to: .primary)]),
-            (.line(.primary, .success, .primaryRecovering), [.keptKeyWritten(.primary), .pass, .startReplication(answersClient: true)]),
+            (.line(.primary, .success, .primaryRecovering), [.keptKeyWritten(.primary), .keepReply, .startReplication(answersClient: true)]),
         ]),
         .init(name: "incr: backup misses: sent, NOT_FOUND", job: incr(), rows: [
             (.start(.primaryRecovering), [.send(.lookupKey, to: .backup)]),

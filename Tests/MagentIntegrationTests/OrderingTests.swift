@@ -94,4 +94,24 @@ import MagentTestKit
         #expect(try client.read(until: "MN\r\n") == "HD\r\nHD\r\nHD\r\nMN\r\n")
         client.expect("mg abc v\r\n", "VA 3\r\nxyz\r\n")
     }
+
+    /// A primary that applies an `incr` and then cannot be read back (it hangs,
+    /// as a dying or frozen server does): the client hears one reply, an
+    /// error rather than a number the backup never got, and the connection
+    /// stays in step.
+    @Test func aReadBackThatFailsAnswersOneError() throws {
+        let mock = try MockBackend { line in line.hasPrefix("incr") ? .reply(bytes("6\r\n"), delay: 0) : .ignore }
+        defer { mock.stop() }
+        let backup = try Memcached()
+        defer { backup.stop() }
+        let magent = try Magent(["-s", mock.address, "-b", backup.address, "-t", "1", "--request-timeout", "300",
+                                 "--failure-limit", "100"])
+        defer { magent.stop() }
+        let client = try magent.client()
+        for round in 0..<3 {
+            try client.send("incr counter 1\r\nversion\r\n")
+            #expect(try client.readLine(timeout: 3) == "SERVER_ERROR backend timeout\r\n", "round \(round)")
+            #expect(try client.readLine(timeout: 3) == Text.version, "round \(round)")
+        }
+    }
 }

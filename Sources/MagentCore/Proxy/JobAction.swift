@@ -93,10 +93,11 @@ enum JobAction: Equatable, Sendable {
     /// becomes the storage line of `verb`, value bytes are appended.
     case keepCopy(CopyVerb)
     /// Starts a replication job: the key read back from the primary and set
-    /// on the backup. `answersClient`: the job's reply (the primary's, kept
-    /// in the slot) is completed by the replication once the backup's copy
-    /// is on its way, or turned into an error if the primary cannot be read
-    /// back (it may have died with the write, which the backup lacks).
+    /// on the backup. `answersClient`: the job's reply slot and its kept
+    /// reply (the primary's line) go to the replication, which passes the
+    /// line once the backup's copy is on its way, or an error if the primary
+    /// cannot be read back (it may have died with the write, which the
+    /// backup lacks).
     case startReplication(answersClient: Bool)
     /// Starts a repair job for the keys this share missed; it takes over the
     /// reply. Completes the reply instead when there is nothing to repair.

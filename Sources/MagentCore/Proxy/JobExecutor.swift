@@ -341,6 +341,7 @@ final class JobExecutor {
                 record.slot = .none
                 copy.framing = record.framing
                 copy.command = record.command
+                copy.keptReply.append(record.keptReply.readableBytes)
             }
             copy.replication = ReplicationJob(answersClient: answersClient)
             copy.route = record.route

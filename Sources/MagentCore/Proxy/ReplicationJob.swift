@@ -2,8 +2,8 @@
 // cannot simply repeat (append, incr, touch, the meta writes, mg with T):
 // the item is read back on the write's own connection (so after the write)
 // and set on the backup, or deleted there when the primary no longer has it.
-// After a write it answers the client: the primary's reply waits in the
-// slot until the copy is sent, and becomes an error if the read-back fails.
+// After a write it answers the client: the primary's reply is kept until the
+// copy is sent, and becomes an error if the read-back fails.
 
 struct ReplicationJob: Equatable, Sendable {
     enum State: UInt8, Equatable, Sendable {
@@ -43,7 +43,10 @@ struct ReplicationJob: Equatable, Sendable {
                 // lost, nor serve its older value.
                 actions.append(found ? .keepMissedWrite(.backup) : .keepDelete(.backup))
             }
-            if answersClient { actions.append(.completeReply) }
+            if answersClient {
+                actions.append(.passKeptReply)
+                actions.append(.completeReply)
+            }
         case (.reading, .line(_, _, let status)):
             // The primary could not say: the backup's copy may be older.
             state = .done
@@ -62,7 +65,6 @@ struct ReplicationJob: Equatable, Sendable {
     /// The write may be gone with the primary and is not on the backup: the
     /// client hears an error instead of the primary's reply.
     private func failClient(_ reason: BackendFailure, into actions: inout JobActions) {
-        actions.append(.restartReply)
         actions.append(.passFailure(reason))
         actions.append(.completeReply)
     }

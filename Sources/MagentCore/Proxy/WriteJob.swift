@@ -115,12 +115,12 @@ struct WriteJob: Equatable, Sendable {
         case (.writing, .ended(let role, let status)):
             succeeded(role, into: &actions)
             replied(role, into: &actions)
-            let handsOver = role == .primary && !resolved && readsBack(status)
+            // A reply with a value (ma with v) has passed already: the copy follows it.
             if !resolved {
                 resolved = true
-                if !handsOver { actions.append(.completeReply) }
+                actions.append(.completeReply)
             }
-            if role == .primary { replicate(status, answersClient: handsOver, into: &actions) }
+            if role == .primary { replicate(status, into: &actions) }
 
         case (.writing, .line(let role, let line, let status)):
             if line == .success { succeeded(role, into: &actions) }
@@ -129,10 +129,11 @@ struct WriteJob: Equatable, Sendable {
                 break
             }
             if role == .primary {
+                // Kept, not passed, while the read-back decides what the client hears.
                 let handsOver = line == .success && !resolved && readsBack(status)
                 if !resolved {
                     resolved = true
-                    actions.append(.pass)
+                    actions.append(handsOver ? .keepReply : .pass)
                     if !handsOver { actions.append(.completeReply) }
                 }
                 if line == .success { replicate(status, answersClient: handsOver, into: &actions) }
