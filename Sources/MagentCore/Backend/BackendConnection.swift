@@ -260,6 +260,7 @@ final class BackendConnection {
             if pending.isEmpty && streamOwner == nil {
                 log.debug("memcached \(server.address.displayName): closed an idle connection")
                 closeSocket()
+                server.health.doubtIdentity()  // memcached closes idle connections when it exits
             } else {
                 log.info("memcached \(server.address.displayName): connection closed with \(pending.count) replies owed")
                 fail(.unavailable)
@@ -357,6 +358,9 @@ final class BackendConnection {
         let reason = state == .connected ? reason : reason == .timeout ? .connectTimeout : .notSent
         worker.counters.add(server: server.id, reason == .timeout || reason == .connectTimeout ? .timeouts : .errors)
         closeSocket()
+        // Closed, reset or refused (not a timeout or a garbled reply): what a
+        // memcached that exited looks like, so it may have restarted empty.
+        if reason == .unavailable || reason == .notSent { server.health.doubtIdentity() }
         if server.health.recordFailure() {
             log.notice("\(worker.topology.describe(server)) is down")
         }

@@ -14,6 +14,8 @@ final class HealthMonitor {
     static let maximumBackoffMilliseconds: UInt64 = 2000
     /// How often a server in use is asked who it is.
     static let identityIntervalMilliseconds: UInt64 = 1000
+    /// A server in doubt (a connection failed or closed) is asked again this soon.
+    static let doubtRetryMilliseconds: UInt64 = 100
 
     private struct ProbeSchedule {
         var nextProbe: UInt64
@@ -36,6 +38,8 @@ final class HealthMonitor {
     private var probes: [HealthProbe?]
     private var identities: [Identity?]
     private var nextIdentityCheck: [UInt64]
+    /// The server's doubt count when its running probe started.
+    private var probeDoubts: [Int]
     /// A refusal of the flush a server missed was logged (once until it takes one).
     private var flushRefusalLogged: [Bool]
     /// The generation whose servers are watched.
@@ -49,6 +53,7 @@ final class HealthMonitor {
         probes = Array(repeating: nil, count: count)
         identities = Array(repeating: nil, count: count)
         nextIdentityCheck = Array(repeating: 0, count: count)
+        probeDoubts = Array(repeating: 0, count: count)
         flushRefusalLogged = Array(repeating: false, count: count)
     }
 
@@ -82,11 +87,18 @@ final class HealthMonitor {
                 guard probe.finished else { continue }
                 probes[server.id] = nil
                 probeFinished(server, probe: probe, topology: topology)
+                // A doubt probe that failed is tried again soon, not at once.
+                if probe.identity == nil && server.health.mayHaveRestarted {
+                    nextIdentityCheck[server.id] = Swift.min(nextIdentityCheck[server.id], now &+ Self.doubtRetryMilliseconds)
+                }
             }
             if server.health.isUp {
                 schedules[server.id] = nil
-                if now >= nextIdentityCheck[server.id] {
+                // A connection that failed or closed may mean a restart: asked at once.
+                let doubted = server.health.mayHaveRestarted && nextIdentityCheck[server.id] > now &+ Self.doubtRetryMilliseconds
+                if now >= nextIdentityCheck[server.id] || doubted {
                     nextIdentityCheck[server.id] = now &+ Self.identityIntervalMilliseconds
+                    probeDoubts[server.id] = server.health.doubtCount
                     probes[server.id] = HealthProbe(server: server, base: base, timeoutMilliseconds: timeout)
                 }
                 continue
@@ -97,6 +109,7 @@ final class HealthMonitor {
                 continue
             }
             guard now >= schedule.nextProbe else { continue }
+            probeDoubts[server.id] = server.health.doubtCount
             let missed = server.health.missedFlushDeadline
             probes[server.id] = HealthProbe(server: server, base: base, timeoutMilliseconds: timeout,
                                             flush: missed == 0 ? nil : MissedFlush(deadline: missed))
@@ -138,14 +151,23 @@ final class HealthMonitor {
             if context.pendingDeletes.count(server: server.id) > 0 { server.health.markResyncing() }
             if server.health.markUp() { context.logger.notice("\(name) is up, recovering") }
             server.health.noteProcess(identity.pid)
+            server.health.identityConfirmed(upTo: probeDoubts[server.id])
             return
         }
         if let previous, Self.restarted(previous, identity) {
             if server.health.markRecovering() {
                 context.logger.notice("\(name) restarted (pid \(previous.pid) -> \(identity.pid)), recovering")
             }
+        } else if previous == nil && probeDoubts[server.id] > 0 {
+            // A connection failed or closed before its first identity check:
+            // nothing to compare with, so it is taken as restarted (the refill
+            // only adds what it lacks).
+            if server.health.markRecovering() {
+                context.logger.notice("\(name) may have restarted before its first identity check, recovering")
+            }
         }
         server.health.noteProcess(identity.pid)
+        server.health.identityConfirmed(upTo: probeDoubts[server.id])
     }
 
     /// A new pid, or an uptime that did not advance with the clock.

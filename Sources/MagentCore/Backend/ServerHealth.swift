@@ -11,6 +11,11 @@ public final class ServerHealth: Sendable {
     private let metaGets = Atomic<Bool>(false)
     /// The pid its last identity check read (0: none yet).
     private let process = Atomic<Int>(0)
+    /// Bumped whenever a connection to it failed or it closed one: it may
+    /// have restarted empty. `confirmedDoubt` is the last count an identity
+    /// check answered (same process, or the restart marked).
+    private let doubts = Atomic<Int>(0)
+    private let confirmedDoubt = Atomic<Int>(0)
     /// When the flush_all it missed takes effect (unix seconds; 0: none missed).
     private let missedFlush = Atomic<Int>(0)
     /// When a request to it last failed, and when it first answered after
@@ -58,6 +63,24 @@ public final class ServerHealth: Sendable {
     /// pid; 0 before the first check). Stored after a restart is marked, so
     /// whoever reads the new pid also sees the server recovering.
     public var processID: Int { process.load(ordering: .sequentiallyConsistent) }
+
+    /// A connection failed or was closed by the server: until an identity
+    /// check started after this answers, it may be a new, empty process, so
+    /// its misses are asked of the other copy (as while it recovers).
+    func doubtIdentity() { doubts.add(1, ordering: .sequentiallyConsistent) }
+
+    /// The doubt count now, for an identity check about to start.
+    var doubtCount: Int { doubts.load(ordering: .sequentiallyConsistent) }
+
+    /// An identity check started at `doubtCount` has answered.
+    func identityConfirmed(upTo count: Int) {
+        if confirmedDoubt.load(ordering: .sequentiallyConsistent) < count { confirmedDoubt.store(count, ordering: .sequentiallyConsistent) }
+    }
+
+    /// A connection failed or closed since the last identity check answered.
+    public var mayHaveRestarted: Bool {
+        doubts.load(ordering: .relaxed) != confirmedDoubt.load(ordering: .relaxed)
+    }
 
     func noteProcess(_ pid: Int) {
         if process.load(ordering: .sequentiallyConsistent) != pid { process.store(pid, ordering: .sequentiallyConsistent) }

@@ -231,7 +231,7 @@ final class ServerRefiller: @unchecked Sendable {
             if line.elementsEqual("END".utf8) { break }
             if line.starts(with: "STAT pid ".utf8) { pid = Int(String(decoding: line.dropFirst(9), as: UTF8.self)) ?? 0 }
         }
-        return pid != 0 && pid == server.health.processID && !server.health.isRecovering
+        return pid != 0 && pid == server.health.processID && !server.health.isRecovering && !server.health.mayHaveRestarted
     }
 
     /// Every key a server holds, from `lru_crawler metadump all`.

@@ -164,7 +164,9 @@ final class JobExecutor {
         let known = worker.topology.known
         let primary = known[route.primary].health
         status.primaryUp = primary.isUp
-        status.primaryRecovering = primary.isRecovering
+        // Not yet known to be the process it was (a connection failed or
+        // closed): its misses may be keys a restart lost.
+        status.primaryRecovering = primary.isRecovering || primary.mayHaveRestarted
         status.primaryResyncing = primary.isResyncing
         status.primaryAnswersMetaGets = primary.answersMetaGets
         if route.hasBackup {
