@@ -122,13 +122,15 @@ public final class ServerHealth: Sendable {
         let failed = lastFailureAt.load(ordering: .relaxed)
         guard failed != 0 else { return true }
         let since = answeringSince.load(ordering: .relaxed)
-        return isUp && since > failed && now &- since >= settleMilliseconds
+        // `since` may be a tick ahead of `now` (a success in the failure's millisecond).
+        return isUp && since > failed && now >= since && now - since >= settleMilliseconds
     }
 
     /// A connect, reply or timeout failed. Returns true for the one call that
     /// marks the server down.
     func recordFailure() -> Bool {
         lastFailureAt.store(Swift.max(MonotonicClock.milliseconds(), 1), ordering: .relaxed)
+        answeringSince.store(0, ordering: .relaxed)  // answered again only after this failure
         let failures = consecutiveFailures.wrappingAdd(1, ordering: .relaxed).newValue
         guard failures >= failureLimit.load(ordering: .relaxed) else { return false }
         let markedNow = down.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
