@@ -67,38 +67,52 @@ let refusedFiles: [RefusedFile] = [
 ]
 
 @Suite struct ConfigurationFileTests {
+    /// A file with every setting, each changed from its default.
+    static let everySettingText = """
+        port = 12000
+        server = 127.0.0.1:21201
+        server = cache-b
+        backup = [::1]:21311
+        listen = 127.0.0.1
+        max-connections = 51200
+        foreground = yes
+        ketama = yes
+        unix-socket = /tmp/magent.sock
+        connections-per-server = 5
+        log-level = notice
+        syslog = on
+        user = nobody
+        group = nogroup
+        threads = 2
+        connect-timeout = 250
+        request-timeout = 300
+        failure-limit = 3
+        miss-failover = true
+        refill-rate = 100
+        allow-control-keys = 1
+        metrics-port = 9150
+        metrics-address = 127.0.0.2
+        client-timeout = 2500
+        max-value-size = 1048576
+        stats-format = memcached
+        drain-timeout = 2000
+        flush-all = refuse
+        """
+
+    /// A reload puts back every setting that needs a restart (the log says
+    /// which were not applied; none may take effect behind that).
+    @Test func aReloadKeepsEverySettingThatNeedsARestart() throws {
+        let running = Configuration()
+        var next = try configuration(from: Self.everySettingText)
+        ConfigurationReloader.keepRestartSettings(of: running, in: &next)
+        for setting in ConfigurationSetting.allCases where setting.needsRestart {
+            #expect(setting.describe(next) == setting.describe(running), "\(setting.fileName) changed by a reload")
+        }
+    }
+
     @Test("every setting, as the command line gives it")
     func everySetting() throws {
-        let text = """
-            port = 12000
-            server = 127.0.0.1:21201
-            server = cache-b
-            backup = [::1]:21311
-            listen = 127.0.0.1
-            max-connections = 51200
-            foreground = yes
-            ketama = yes
-            unix-socket = /tmp/magent.sock
-            connections-per-server = 5
-            log-level = notice
-            syslog = on
-            user = nobody
-            group = nogroup
-            threads = 2
-            connect-timeout = 250
-            request-timeout = 300
-            failure-limit = 3
-            miss-failover = true
-            refill-rate = 100
-            allow-control-keys = 1
-            metrics-port = 9150
-            metrics-address = 127.0.0.2
-            client-timeout = 2500
-            max-value-size = 1048576
-            stats-format = memcached
-            drain-timeout = 2000
-            flush-all = refuse
-            """
+        let text = Self.everySettingText
         var expected = Configuration()
         expected.port = 12000
         expected.primaries = [ServerAddress(host: "127.0.0.1", port: 21201), ServerAddress(host: "cache-b", port: 11211)]

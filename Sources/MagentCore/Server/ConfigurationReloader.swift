@@ -96,6 +96,10 @@ final class ConfigurationReloader {
         next.group = running.group
         next.foreground = running.foreground
         next.connectionsPerServer = running.connectionsPerServer
+        next.metricsPort = running.metricsPort
+        next.metricsAddress = running.metricsAddress
+        next.clientTimeoutMilliseconds = running.clientTimeoutMilliseconds
+        next.maxValueSize = running.maxValueSize
         next.configurationFile = running.configurationFile
     }
 }
