@@ -118,6 +118,12 @@ public final class ServerHealth: Sendable {
     /// that timed out may still sit in the server's socket buffers (a frozen
     /// memcached runs them when it thaws, a slow one late), so until then a
     /// success does not prove that the server's copy of a key is current.
+    /// As below, reading the clock only for a server that ever failed (the request path asks).
+    public func hasSettled(settleMilliseconds: UInt64) -> Bool {
+        guard lastFailureAt.load(ordering: .relaxed) != 0 else { return true }
+        return hasSettled(now: MonotonicClock.milliseconds(), settleMilliseconds: settleMilliseconds)
+    }
+
     public func hasSettled(now: UInt64, settleMilliseconds: UInt64) -> Bool {
         let failed = lastFailureAt.load(ordering: .relaxed)
         guard failed != 0 else { return true }

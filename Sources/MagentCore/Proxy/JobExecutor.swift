@@ -47,6 +47,8 @@ final class JobExecutor {
         var status = status(record.route)
         if record.kind == .retrieval && status.backupUsable {
             status.primaryCopyStale = primaryCopyIsStale(record, recovering: status.primaryRecovering)
+            status.primaryUnsettled = !worker.topology.known[record.route.primary].health
+                .hasSettled(settleMilliseconds: worker.settings.settleMilliseconds)
         }
         if record.kind == .write && record.route.primary >= 0 {
             trackKeptKey(record, backupUsable: status.backupUsable, primaryRecovering: status.primaryRecovering)
@@ -63,13 +65,14 @@ final class JobExecutor {
     }
 
     /// A read the primary answers first and the backup only for what the
-    /// primary missed (it recovers, or --miss-failover): the backup is asked
-    /// after the client's later requests went out, so a later write of the
-    /// key would reach the backup first and be read back as if it came
-    /// before. The client's later requests on its keys wait for it.
+    /// primary missed (it recovers, or --miss-failover) or if the primary
+    /// fails (it failed lately): the backup is asked after the client's later
+    /// requests went out, so a later write of the key would reach the backup
+    /// first and be read back as if it came before. The client's later
+    /// requests on its keys wait for it.
     private func readMayAskTheBackupLater(_ status: RouteStatus) -> Bool {
         status.primaryUp && status.backupUsable && !status.primaryCopyStale && !status.primaryResyncing
-            && (status.primaryRecovering || status.missFailoverAlways)
+            && (status.primaryRecovering || status.missFailoverAlways || status.primaryUnsettled)
     }
 
     private func holdLaterRequests(onKeysOf record: JobRecord, handle: JobHandle, client: ClientConnection) {

@@ -12,6 +12,9 @@ struct RouteStatus: Equatable, Sendable {
     /// It missed a write or delete of this request's key (kept, not yet given
     /// to it): its copy is older, so it is not read while the backup can answer.
     var primaryCopyStale = false
+    /// A request to it failed lately (it has not settled): a read may yet
+    /// fail over to the backup. Set only for reads that start.
+    var primaryUnsettled = false
     var primaryAnswersMetaGets = false
     /// The key has a backup (one is configured and it is not the primary).
     var hasBackup = false
