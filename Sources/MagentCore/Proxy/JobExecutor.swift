@@ -12,6 +12,8 @@ final class JobExecutor {
     let slots = ReplySlotTable()
     /// Later requests of a client waiting for an earlier one (see OrderingHolds).
     let orderingHolds = OrderingHolds()
+    /// Copies sent without waiting: a failed one keeps its key for the server.
+    let silentWrites = SilentWrites()
     /// A request being assembled (kept request and value, meta gets, copies).
     private let lineScratch = ByteBuffer(capacity: 256)
     /// A binary response packet, or a VALUE line rebuilt from a VA line.
@@ -200,6 +202,7 @@ final class JobExecutor {
 
     /// END, EN of the proxy's own meta get, or the end of a meta reply's value.
     func ended(_ entry: PendingReply) {
+        if entry.job.silentWriteIndex != nil { return silentWriteAnswered(entry, .other) }
         guard let record = record(entry) else { return }
         dispatch(entry.job, record: record, .ended(entry.role, status(for: record)), bytes: UnsafeRawBufferPointer(start: nil, count: 0))
     }
@@ -212,6 +215,7 @@ final class JobExecutor {
 
     /// A one-line reply from `server`.
     func line(_ entry: PendingReply, _ bytes: UnsafeRawBufferPointer, from server: Int) {
+        if entry.job.silentWriteIndex != nil { return silentWriteAnswered(entry, ReplyLine(bytes)) }
         guard let record = record(entry) else { return }
         if record.flushDeadline != 0 { noteFlush(record, server: server, took: ReplyLine(bytes) == .ok) }
         if entry.shape == .retrieval {
@@ -228,11 +232,21 @@ final class JobExecutor {
     /// value was abandoned (it never left, or memcached refused the padding).
     /// `server`: where it went (-1 when it never left the proxy).
     func failed(_ entry: PendingReply, _ reason: BackendFailure, from server: Int = -1) {
+        if entry.job.silentWriteIndex != nil { return silentWriteAnswered(entry, nil) }
         guard let record = record(entry) else { return }
         if record.flushDeadline != 0 && server >= 0 { noteFlush(record, server: server, took: false) }
         let replyStarted = slots.slot(record.slot)?.emitted ?? false
         dispatch(entry.job, record: record, .failed(entry.role, reason, status(for: record), replyStarted: replyStarted),
                  bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// A silent write's reply (nil: it failed). Failed, or refused with an
+    /// error (not stored): it may or may not have run, and may still run
+    /// late, so the key is kept as a write the server missed.
+    private func silentWriteAnswered(_ entry: PendingReply, _ line: ReplyLine?) {
+        let failed = line == nil || line == .error || line == .unknownCommand
+        let kept = worker.context.pendingDeletes
+        silentWrites.finish(entry.job, failed: failed) { server, key in kept.add(server: server, key: key, missedWrite: true) }
     }
 
     private func record(_ entry: PendingReply) -> JobRecord? {
@@ -417,7 +431,7 @@ final class JobExecutor {
                 submitMetaGet(keys[key], withCas: record.command == .gets, on: connection, entry: entry)
             }
         case .keptCopy:
-            submitSilently(record.copy.readableBytes, on: connection)
+            submitSilently(record.copy.readableBytes, on: connection, server: server, key: copiedKey(record))
         case .keptValueAsSet:
             // "add|replace|cas <key> <flags> <exptime> <bytes>[ <cas>]\r\n" becomes a set.
             let line = record.request.readableBytes
@@ -427,10 +441,10 @@ final class JobExecutor {
                                               count: Self.endOfLengthToken(line, command: record.command) - record.command.verb.utf8CodeUnitCount)])
             lineScratch.append("\r\n")
             lineScratch.append(record.value.readableBytes)
-            submitSilently(lineScratch.readableBytes, on: connection)
+            submitSilently(lineScratch.readableBytes, on: connection, server: server, key: record.key.readableBytes)
         case .deleteKey:
             StorageLine.writeDelete(key: record.key.readableBytes, into: lineScratch)
-            submitSilently(lineScratch.readableBytes, on: connection)
+            submitSilently(lineScratch.readableBytes, on: connection, server: server, key: record.key.readableBytes)
         case .stats:
             let line: StaticString = "stats\r\n"
             entry.shape = .stats
@@ -457,10 +471,13 @@ final class JobExecutor {
         connection.submit(packetScratch.readableBytes, appendLineEnd: false, entry: entry)
     }
 
-    /// A request whose reply nobody waits for (write-backs and copies).
-    private func submitSilently(_ bytes: UnsafeRawBufferPointer, on connection: BackendConnection) {
+    /// A request whose reply nobody waits for (write-backs and copies of
+    /// `key` to `server`): if it fails, the key is kept for the server.
+    private func submitSilently(_ bytes: UnsafeRawBufferPointer, on connection: BackendConnection, server: Int,
+                                key: UnsafeRawBufferPointer) {
+        let handle = silentWrites.track(server: server, key: key)
         connection.submit(bytes, appendLineEnd: false,
-                          entry: PendingReply(job: .detached, role: .primary, shape: .line, deadline: worker.replyDeadline()))
+                          entry: PendingReply(job: handle, role: .primary, shape: .line, deadline: worker.replyDeadline()))
     }
 
     /// The broadcast line to every distinct server that is up (the job was

@@ -13,5 +13,18 @@ struct JobHandle: Equatable, Sendable {
     /// backup): the reply is read and dropped, by design, uncounted.
     static let detached = JobHandle(index: .max, generation: 0)
 
-    var isDetached: Bool { index == .max }
+    /// Detached, or a silent write (`SilentWrites`): no job record.
+    var isDetached: Bool { index >= Self.silentWriteBase }
+
+    /// Silent writes tracked by `SilentWrites` use the top half of the index range.
+    private static let silentWriteBase: UInt32 = 0x8000_0000
+
+    static func silentWrite(_ index: UInt32, generation: UInt32) -> JobHandle {
+        JobHandle(index: silentWriteBase + index, generation: generation)
+    }
+
+    /// The `SilentWrites` slot this handle names, if it is one.
+    var silentWriteIndex: UInt32? {
+        index >= Self.silentWriteBase && index != .max ? index - Self.silentWriteBase : nil
+    }
 }
