@@ -57,6 +57,71 @@ enum OperationsKit {
         return result
     }
 
+    /// One histogram series of an exposition: name and labels without `le`.
+    struct SeriesKey: Hashable, CustomStringConvertible {
+        var name: String
+        var labels: String
+        var description: String { "\(name){\(labels)}" }
+    }
+
+    struct Histogram {
+        var buckets: [(le: Double, count: Double)] = []
+        var sum = -1.0
+        var count = -1.0
+    }
+
+    /// Every histogram of an exposition, checking each sample line's syntax
+    /// by the text format's rules (name, label pairs, value) as it goes.
+    static func histograms(_ exposition: String) throws -> [SeriesKey: Histogram] {
+        var families = Set<String>()
+        var result: [SeriesKey: Histogram] = [:]
+        let name = try Regex("^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+        let pair = try Regex(#"^[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"$"#)
+        for line in exposition.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("# TYPE "), line.hasSuffix(" histogram") { families.insert(String(line.split(separator: " ")[2])) }
+            if line.hasPrefix("#") { continue }
+            guard let space = line.lastIndex(of: " ") else {
+                Issue.record("no value: \(line)")
+                continue
+            }
+            let value = String(line[line.index(after: space)...])
+            let number = value == "+Inf" ? Double.infinity : Double(value)
+            #expect(number != nil, "bad value: \(line)")
+            var metric = String(line[..<space])
+            var labels: [String] = []
+            if let brace = metric.firstIndex(of: "{") {
+                #expect(metric.hasSuffix("}"), "bad labels: \(line)")
+                labels = metric[metric.index(after: brace)..<metric.index(before: metric.endIndex)]
+                    .split(separator: ",").map(String.init)
+                metric = String(metric[..<brace])
+            }
+            #expect(metric.wholeMatch(of: name) != nil, "bad name: \(line)")
+            for label in labels { #expect(label.wholeMatch(of: pair) != nil, "bad label \(label): \(line)") }
+            for suffix in ["_bucket", "_sum", "_count"] where metric.hasSuffix(suffix) {
+                let family = String(metric.dropLast(suffix.count))
+                guard families.contains(family), let number else { continue }
+                var le: Double? = nil
+                let others = labels.filter { label in
+                    guard label.hasPrefix("le=\"") else { return true }
+                    let text = label.dropFirst(4).dropLast()
+                    le = text == "+Inf" ? .infinity : Double(text)
+                    return false
+                }
+                let key = SeriesKey(name: family, labels: others.joined(separator: ","))
+                var histogram = result[key] ?? Histogram()
+                switch suffix {
+                case "_bucket":
+                    #expect(le != nil, "bucket without le: \(line)")
+                    histogram.buckets.append((le ?? .nan, number))
+                case "_sum": histogram.sum = number
+                default: histogram.count = number
+                }
+                result[key] = histogram
+            }
+        }
+        return result
+    }
+
     /// scripts/magent-check in this checkout.
     static var checkScript: String { Environment.packageRoot + "/scripts/magent-check" }
 
@@ -290,20 +355,27 @@ enum OperationsKit {
         // Every sample belongs to a family announced with HELP and TYPE.
         var helped = Set<String>()
         var typed = Set<String>()
+        var histograms = Set<String>()
         for line in lines {
             let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
             if line.hasPrefix("# HELP ") { helped.insert(parts[2]) }
             if line.hasPrefix("# TYPE ") {
                 typed.insert(parts[2])
-                #expect(["counter", "gauge"].contains(parts[3]), "\(line)")
+                #expect(["counter", "gauge", "histogram"].contains(parts[3]), "\(line)")
                 #expect(!parts[2].hasSuffix("_total") || parts[3] == "counter", "\(line)")
+                if parts[3] == "histogram" { histograms.insert(parts[2]) }
             }
             if !line.hasPrefix("#") {
-                let name = String(line.prefix { $0 != "{" && $0 != " " })
+                var name = String(line.prefix { $0 != "{" && $0 != " " })
+                for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
+                    let family = String(name.dropLast(suffix.count))
+                    if histograms.contains(family) { name = family }
+                }
                 #expect(name.hasPrefix("magent_"), "\(line)")
                 #expect(helped.contains(name) && typed.contains(name), "no HELP/TYPE before \(line)")
             }
         }
+        #expect(histograms == ["magent_request_duration_seconds", "magent_server_round_trip_seconds"])
         let primary = "server=\"\(cluster.primaries[0].address)\",role=\"primary\",index=\"1\""
         let backup = "server=\"\(cluster.backups[0].address)\",role=\"backup\",index=\"1\""
         let before = OperationsKit.samples(first.body)
@@ -342,6 +414,49 @@ enum OperationsKit {
 
         #expect(try OperationsKit.fetch(port: metricsPort, path: "/").status == 404)
         #expect(try OperationsKit.fetch(port: metricsPort, path: "/metricsx").status == 404)
+    }
+
+    /// Issue 16: after gets, sets and deletes the latency histograms count
+    /// them, and every histogram is well-formed by the exposition format's rules.
+    @Test func latencyHistogramsAreWellFormedAndCountRequests() throws {
+        let metricsPort = try Ports.free()
+        let cluster = try Cluster(primaries: 2, backups: 1, arguments: ["-t", "2", "--metrics-port", String(metricsPort)])
+        defer { cluster.stop() }
+        let client = try TextClient(port: cluster.port, timeout: 5)
+        defer { client.close() }
+        let requests = 20
+        for index in 0..<requests {
+            client.expect(Text.set("latency:\(index)", "v\(index)"), "STORED\r\n")
+            client.expect("get latency:\(index)\r\n", Text.hit("latency:\(index)", "v\(index)"))
+        }
+        for index in 0..<5 { client.expect("delete latency:\(index)\r\n", "DELETED\r\n") }
+        client.expect("verbosity 1\r\n", "OK\r\n")
+        let body = try OperationsKit.fetch(port: metricsPort).body
+
+        let series = try OperationsKit.histograms(body)
+        // Per command family and per server, every family present.
+        #expect(series.keys.filter { $0.name == "magent_request_duration_seconds" }.count == RequestFamily.allCases.count)
+        #expect(series.keys.filter { $0.name == "magent_server_round_trip_seconds" }.count == 3)
+        for (key, histogram) in series {
+            let les = histogram.buckets.map(\.le)
+            #expect(les.last == .infinity, "\(key): last bucket is not +Inf")
+            #expect(les == les.sorted() && Set(les).count == les.count, "\(key): bounds not ascending")
+            let counts = histogram.buckets.map(\.count)
+            #expect(counts == counts.sorted(), "\(key): buckets not cumulative: \(counts)")
+            #expect(counts.last == histogram.count, "\(key): +Inf \(counts.last ?? -1) != _count \(histogram.count)")
+            #expect(histogram.sum >= 0 && (histogram.count > 0 || histogram.sum == 0), "\(key): _sum \(histogram.sum)")
+        }
+        func count(_ name: String, _ labels: String) -> Double { series[.init(name: name, labels: labels)]?.count ?? -1 }
+        let request = "magent_request_duration_seconds"
+        #expect(count(request, "command=\"get\"") >= Double(requests))
+        #expect(count(request, "command=\"set\"") >= Double(requests))
+        #expect(count(request, "command=\"delete\"") >= 5)
+        #expect(count(request, "command=\"other\"") >= 1)
+        // Each set and get went to a primary, each set and delete also to the backup.
+        let roundTrip = "magent_server_round_trip_seconds"
+        let primaries = cluster.primaries.map { count(roundTrip, "server=\"\($0.address)\",role=\"primary\"") }
+        #expect(primaries.allSatisfy { $0 >= 0 } && primaries.reduce(0, +) >= Double(2 * requests + 5), "\(primaries)")
+        #expect(count(roundTrip, "server=\"\(cluster.backups[0].address)\",role=\"backup\"") >= Double(requests + 5))
     }
 
     @Test func metricsPortInUseIsAStartupError() throws {

@@ -118,6 +118,8 @@ final class BackendConnection {
 
     private func enqueue(_ entry: PendingReply) {
         worker.counters.add(server: server.id, .requests)
+        var entry = entry
+        entry.submittedAt = MonotonicClock.nanoseconds()
         pending.append(entry)
         if !timerArmed && state == .connected { armTimer(milliseconds: UInt64(worker.settings.requestTimeoutMilliseconds)) }
         updateIdleCount()
@@ -276,6 +278,7 @@ final class BackendConnection {
         let executor: JobExecutor = worker.executor
         var offset = 0
         var completed = false
+        var now: UInt64 = 0  // one clock read for the replies of one read
         while let head = pending.first, state != .closed {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             switch parser.next(rest, shape: head.shape) {
@@ -290,7 +293,7 @@ final class BackendConnection {
                 offset += count
                 if isLast && (head.shape == .meta || head.shape == .metaClient) {
                     // A meta reply ends with its value.
-                    headReplied()
+                    headReplied(&now)
                     completed = true
                     executor.ended(head)
                 }
@@ -298,12 +301,12 @@ final class BackendConnection {
                 executor.statLine(head, rest[ByteRange(start: 0, count: length)])
                 offset += length
             case .end(let length):
-                headReplied()
+                headReplied(&now)
                 offset += length
                 completed = true
                 executor.ended(head)
             case .line(let length, _):
-                headReplied()
+                headReplied(&now)
                 offset += length
                 completed = true
                 if head.abandoned {
@@ -329,11 +332,12 @@ final class BackendConnection {
 
     /// One reply of the oldest entry is complete: the entry leaves the queue
     /// once every reply it stands for is in.
-    private func headReplied() {
+    private func headReplied(_ now: inout UInt64) {
         if pending[0].repliesLeft > 1 {
             pending[0].repliesLeft -= 1
-        } else {
-            pending.popFirst()
+        } else if let entry = pending.popFirst() {
+            if now == 0 { now = MonotonicClock.nanoseconds() }
+            worker.counters.recordRoundTrip(server: server.id, nanoseconds: now &- entry.submittedAt)
         }
     }
 
@@ -368,8 +372,10 @@ final class BackendConnection {
             streamOwner = nil
             owner.streamTargetLost(self)
         }
+        let now = pending.isEmpty ? 0 : MonotonicClock.nanoseconds()
         while let entry = pending.popFirst() {
             worker.counters.add(server: server.id, .failedRequests)
+            worker.counters.recordRoundTrip(server: server.id, nanoseconds: now &- entry.submittedAt)
             worker.executor.failed(entry, reason, from: server.id)
         }
     }

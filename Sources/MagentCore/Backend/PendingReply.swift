@@ -16,4 +16,7 @@ struct PendingReply {
     /// the server as meta gets (one entry per share keeps failures to one
     /// event per job); 1 otherwise.
     var repliesLeft: Int32 = 1
+    /// Monotonic nanoseconds when it was submitted on the connection (set
+    /// there), for the round-trip histogram.
+    var submittedAt: UInt64 = 0
 }

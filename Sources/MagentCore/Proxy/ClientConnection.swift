@@ -36,6 +36,9 @@ final class ClientConnection {
     private var binaryParser = BinaryRequestParser()
     /// Reply slots still owed, oldest first.
     private var replies = RingBuffer<SlotHandle>(initialCapacity: 8)
+    /// Slots ever enqueued: a request whose forwarding enqueued none was
+    /// answered at once (or not at all: noreply).
+    private var slotsEnqueued = 0
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
     /// The job that keeps a copy of the value being streamed (for the backup,
     /// or for a write sent after its key is restored).
@@ -64,6 +67,8 @@ final class ClientConnection {
         let bytes = ByteBuffer()
         var text: ParsedRequest?
         var binary: BinaryHeader?
+        /// When it was parsed: its latency counts the wait.
+        var parsedAt: UInt64 = 0
     }
     /// --client-timeout (see PartialRequestWatch): when the unfinished request
     /// last made progress (0: none unfinished), complete requests seen then,
@@ -122,6 +127,7 @@ final class ClientConnection {
         }
         if wireProtocol == .binary { return processBinary(bytes) }
         var offset = 0
+        var parsedAt: UInt64 = 0  // one clock read for the requests of one read
         while !isClosing && !inputEnded {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             switch parser.next(rest) {
@@ -130,11 +136,15 @@ final class ClientConnection {
             case .request(let request):
                 requestsSeen &+= 1
                 offset += request.lineLength
+                if parsedAt == 0 { parsedAt = MonotonicClock.nanoseconds() }
                 if orderingHolds > 0 && mustWaitForOrder(request, line: rest) {
-                    holdRequest(UnsafeRawBufferPointer(rebasing: rest[0..<request.lineLength]), text: request, binary: nil)
+                    holdRequest(UnsafeRawBufferPointer(rebasing: rest[0..<request.lineLength]), text: request, binary: nil,
+                                parsedAt: parsedAt)
                     return offset
                 }
+                let enqueuedBefore = slotsEnqueued
                 worker.forwarder.forward(request, line: rest, client: self)
+                timeRequest(RequestFamily(request.command), parsedAt: parsedAt, enqueuedBefore: enqueuedBefore)
             case .data(let count, let isLast):
                 streamData(UnsafeRawBufferPointer(rebasing: rest[0..<count]), isLast: isLast)
                 offset += count
@@ -159,6 +169,7 @@ final class ClientConnection {
     /// Binary packets are taken whole (the parser bounds their size).
     private func processBinary(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
+        var parsedAt: UInt64 = 0
         while !isClosing && !inputEnded {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             switch binaryParser.next(rest) {
@@ -167,11 +178,14 @@ final class ClientConnection {
             case .request(let header, let length):
                 let packet = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                 offset += length
+                if parsedAt == 0 { parsedAt = MonotonicClock.nanoseconds() }
                 if orderingHolds > 0 && mustWaitForOrder(header, packet: packet) {
-                    holdRequest(packet, text: nil, binary: header)
+                    holdRequest(packet, text: nil, binary: header, parsedAt: parsedAt)
                     return offset
                 }
+                let enqueuedBefore = slotsEnqueued
                 worker.forwarder.forwardBinary(header, packet: packet, client: self)
+                timeRequest(.other, parsedAt: parsedAt, enqueuedBefore: enqueuedBefore)
             case .tooLarge(let header):
                 worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
@@ -280,13 +294,14 @@ final class ClientConnection {
     }
 
     /// Keeps the request (its bytes: the input they sit in moves on) and stops reading.
-    private func holdRequest(_ bytes: UnsafeRawBufferPointer, text: ParsedRequest?, binary: BinaryHeader?) {
+    private func holdRequest(_ bytes: UnsafeRawBufferPointer, text: ParsedRequest?, binary: BinaryHeader?, parsedAt: UInt64) {
         let held = self.held ?? HeldRequest()
         self.held = held
         held.bytes.clear()
         held.bytes.append(bytes)
         held.text = text
         held.binary = binary
+        held.parsedAt = parsedAt
         waitingForOrder = true
         channel.setReading(false)
     }
@@ -308,11 +323,15 @@ final class ClientConnection {
         if let request = held.text {
             guard orderingHolds == 0 || !mustWaitForOrder(request, line: bytes) else { return }
             waitingForOrder = false
+            let enqueuedBefore = slotsEnqueued
             worker.forwarder.forward(request, line: bytes, client: self)
+            timeRequest(RequestFamily(request.command), parsedAt: held.parsedAt, enqueuedBefore: enqueuedBefore)
         } else if let header = held.binary {
             guard orderingHolds == 0 || !mustWaitForOrder(header, packet: bytes) else { return }
             waitingForOrder = false
+            let enqueuedBefore = slotsEnqueued
             worker.forwarder.forwardBinary(header, packet: bytes, client: self)
+            timeRequest(.other, parsedAt: held.parsedAt, enqueuedBefore: enqueuedBefore)
         }
         held.text = nil
         held.binary = nil
@@ -379,6 +398,7 @@ final class ClientConnection {
 
     /// Adds a reply slot; at the head of the order it streams straight out.
     func enqueue(_ handle: SlotHandle) {
+        slotsEnqueued &+= 1
         replies.append(handle)
         if replies.count == 1 { advance() }
     }
@@ -417,6 +437,22 @@ final class ClientConnection {
         enqueue(handle)
     }
 
+    /// After a request was forwarded: its last reply slot, if one is still
+    /// owed, records its latency when it is queued for the client (advance);
+    /// a request answered at once, or not at all (noreply), is recorded now.
+    @inline(__always)
+    private func timeRequest(_ family: RequestFamily, parsedAt: UInt64, enqueuedBefore: Int) {
+        if slotsEnqueued != enqueuedBefore && !replies.isEmpty,
+           let slot = worker.executor.slots.slot(replies[replies.count - 1]) {
+            // Slots leave in order: if this request's are not all gone, the
+            // newest one is its last.
+            slot.requestStart = parsedAt
+            slot.requestFamily = family
+        } else {
+            worker.counters.recordRequest(family, nanoseconds: MonotonicClock.nanoseconds() &- parsedAt)
+        }
+    }
+
     func slotCompleted(_ handle: SlotHandle) {
         if replies.first == handle { advance() }
     }
@@ -425,6 +461,7 @@ final class ClientConnection {
     /// unfinished one stream.
     private func advance() {
         let slots = worker.executor.slots
+        var now: UInt64 = 0  // one clock read for the replies queued together
         while let head = replies.first {
             guard let slot = slots.slot(head) else {
                 replies.popFirst()
@@ -434,6 +471,10 @@ final class ClientConnection {
             guard slot.isComplete else { break }
             replies.popFirst()
             if slot.closesConnection { closeWhenFlushed = true }
+            if slot.requestStart != 0 {
+                if now == 0 { now = MonotonicClock.nanoseconds() }
+                worker.counters.recordRequest(slot.requestFamily, nanoseconds: now &- slot.requestStart)
+            }
             slots.release(slot, index: head.index)
         }
         markOutputPending()

@@ -30,6 +30,11 @@ final class ReplySlot {
     private(set) var items: [ItemExtent] = []
     /// Where the merge looks for the next key's block first.
     var mergeCursor = 0
+    /// The last slot of a client request's reply: when the request was parsed
+    /// (monotonic nanoseconds; 0 for any other slot) and its command family,
+    /// recorded in the latency histogram once the slot is queued for the client.
+    var requestStart: UInt64 = 0
+    var requestFamily = RequestFamily.other
 
     /// Where one VALUE block lies in `buffer`.
     struct ItemExtent {
@@ -56,6 +61,7 @@ final class ReplySlot {
         itemKeyLength = 0
         if !items.isEmpty { items.removeAll(keepingCapacity: true) }  // merge shares only
         mergeCursor = 0
+        requestStart = 0
     }
 
     /// Reply bytes: to the client when at the head of its order, else kept.

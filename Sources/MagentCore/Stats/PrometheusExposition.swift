@@ -1,5 +1,6 @@
-// The counters of `stats proxy` and `stats servers` in Prometheus's text
-// exposition format (version 0.0.4), served at /metrics by MetricsServer.
+// The counters of `stats proxy` and `stats servers`, and the latency
+// histograms, in Prometheus's text exposition format (version 0.0.4), served
+// at /metrics by MetricsServer.
 
 public enum PrometheusExposition {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -70,7 +71,46 @@ public enum PrometheusExposition {
         perServer("server_refill_left", "gauge", "Keys still to copy into the server.") { $0.refillLeft }
         perServer("server_pending_deletes", "gauge", "Deletes kept for the server until it is reachable again.") { $0.pendingDeletes }
         perServer("server_missed_writes", "gauge", "Writes the server missed, kept until its copies of those keys are dropped or copied over.") { $0.missedWrites }
+
+        family("request_duration_seconds", "histogram",
+               "Client request latency by command family, from the request parsed to its whole reply queued for the client.")
+        for (requestFamily, counts) in snapshot.requestLatency {
+            histogram("request_duration_seconds", labels: "command=\"\(requestFamily.label)\"", counts, into: &text)
+        }
+        family("server_round_trip_seconds", "histogram",
+               "Backend round trip, from a request submitted on a connection to the server to its reply or failure.")
+        for server in snapshot.servers {
+            histogram("server_round_trip_seconds",
+                      labels: "server=\"\(escape(server.address))\",role=\"\(server.roleName)\"", server.roundTrips, into: &text)
+        }
         return text
+    }
+
+    /// One histogram's samples: cumulative `_bucket` lines ending with
+    /// `le="+Inf"`, then `_sum` (seconds) and `_count`.
+    static func histogram(_ name: String, labels: String, _ counts: LatencyHistogram.Counts, into text: inout String) {
+        let cumulative = counts.cumulative
+        for (index, bound) in LatencyHistogram.bounds.enumerated() {
+            text += "magent_\(name)_bucket{\(labels),le=\"\(seconds(nanoseconds: Int(bound)))\"} \(cumulative[index])\n"
+        }
+        text += "magent_\(name)_bucket{\(labels),le=\"+Inf\"} \(cumulative[cumulative.count - 1])\n"
+        text += "magent_\(name)_sum{\(labels)} \(seconds(nanoseconds: counts.sumNanoseconds))\n"
+        text += "magent_\(name)_count{\(labels)} \(counts.count)\n"
+    }
+
+    /// Nanoseconds as exact decimal seconds, no trailing zeros: 50000 is
+    /// "0.00005", 2500000000 is "2.5", 1000000000 is "1".
+    static func seconds(nanoseconds: Int) -> String {
+        let whole = nanoseconds / 1_000_000_000
+        var fraction = nanoseconds % 1_000_000_000
+        guard fraction != 0 else { return String(whole) }
+        var digits = 9
+        while fraction % 10 == 0 {
+            fraction /= 10
+            digits -= 1
+        }
+        let text = String(fraction)
+        return "\(whole)." + String(repeating: "0", count: digits - text.count) + text
     }
 
     private static func labels(_ server: StatsSnapshot.Server) -> String {

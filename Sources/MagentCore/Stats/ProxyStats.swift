@@ -59,6 +59,16 @@ public final class ProxyStats: Sendable {
         allCounters.reduce(0) { $0 + $1.value(server: server, counter) }
     }
 
+    /// Client request latency of one command family, summed over threads.
+    public func requestLatency(_ family: RequestFamily) -> LatencyHistogram.Counts {
+        allCounters.reduce(LatencyHistogram.Counts()) { $0 + $1.requestLatency.counts(row: Int(family.rawValue)) }
+    }
+
+    /// Round trips to one server, summed over threads.
+    public func roundTrips(server: Int) -> LatencyHistogram.Counts {
+        allCounters.reduce(LatencyHistogram.Counts()) { $0 + $1.serverLatency.counts(row: server) }
+    }
+
     /// Seconds since start.
     public var uptimeSeconds: Int { Int((MonotonicClock.milliseconds() &- startedAtMilliseconds) / 1000) }
 

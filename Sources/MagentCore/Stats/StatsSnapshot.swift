@@ -23,6 +23,8 @@ public struct StatsSnapshot: Sendable {
         /// Writes it missed (unreachable, or a request to it failed), kept:
         /// its copies of those keys are dropped or copied over when it is back.
         public var missedWrites: Int
+        /// Round trips of requests sent to it (magent_server_round_trip_seconds).
+        public var roundTrips = LatencyHistogram.Counts()
 
         /// "primary:1", "backup:2": the STAT prefix.
         public var statName: String { "\(role == .primary ? "primary" : "backup"):\(index)" }
@@ -39,6 +41,8 @@ public struct StatsSnapshot: Sendable {
     public var commands: [(command: Command, count: Int)]
     public var servers: [Server]
     public var pendingDeletesDropped: Int
+    /// Client request latency by command family (magent_request_duration_seconds).
+    public var requestLatency: [(family: RequestFamily, counts: LatencyHistogram.Counts)] = []
     /// CPU time the process used, user and system, in microseconds.
     public var userCPUMicroseconds: Int
     public var systemCPUMicroseconds: Int
@@ -76,8 +80,10 @@ extension StatsSnapshot {
                           markedDown: server.health.markedDown.current, recoveries: server.health.recoveries.current,
                           refillCopied: server.health.refillCopied.current, refillLeft: server.health.refillLeft.current,
                           pendingDeletes: context.pendingDeletes.deleteCount(server: server.id),
-                          missedWrites: context.pendingDeletes.missedWriteCount(server: server.id))
+                          missedWrites: context.pendingDeletes.missedWriteCount(server: server.id),
+                          roundTrips: stats.roundTrips(server: server.id))
         }
+        requestLatency = RequestFamily.allCases.map { ($0, stats.requestLatency($0)) }
         pendingDeletesDropped = context.pendingDeletes.overflows.current
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

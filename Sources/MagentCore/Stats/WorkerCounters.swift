@@ -1,5 +1,5 @@
-// One thread's counters: proxy-wide events, requests by command and per-server
-// events. Written only by its own thread (a worker, or the acceptor), summed
+// One thread's counters: proxy-wide events, requests by command, per-server
+// events and the latency histograms. Written only by its own thread (a worker, or the acceptor), summed
 // by whoever reads the stats.
 
 public final class WorkerCounters: Sendable {
@@ -8,12 +8,18 @@ public final class WorkerCounters: Sendable {
     /// servers x ServerCounter.allCases.count, row by server id.
     private let servers: CounterBlock
     let serverCount: Int
+    /// Client request latency, row by RequestFamily.
+    let requestLatency: LatencyHistogram
+    /// Backend round trips, row by server id.
+    let serverLatency: LatencyHistogram
 
     init(servers serverCount: Int) {
         self.serverCount = serverCount
         events = CounterBlock(count: ProxyCounter.allCases.count)
         commands = CounterBlock(count: Command.allCases.count)
         servers = CounterBlock(count: serverCount * ServerCounter.allCases.count)
+        requestLatency = LatencyHistogram(rows: RequestFamily.allCases.count)
+        serverLatency = LatencyHistogram(rows: serverCount)
     }
 
     @inline(__always)
@@ -25,6 +31,18 @@ public final class WorkerCounters: Sendable {
     @inline(__always)
     func add(server: Int, _ counter: ServerCounter, _ delta: Int = 1) {
         servers.add(server * ServerCounter.allCases.count + counter.rawValue, delta)
+    }
+
+    /// A client request of `family` took `nanoseconds`, parsed to reply queued.
+    @inline(__always)
+    func recordRequest(_ family: RequestFamily, nanoseconds: UInt64) {
+        requestLatency.record(row: Int(family.rawValue), nanoseconds: nanoseconds)
+    }
+
+    /// A request to `server` was answered (or failed) `nanoseconds` after it was submitted.
+    @inline(__always)
+    func recordRoundTrip(server: Int, nanoseconds: UInt64) {
+        serverLatency.record(row: server, nanoseconds: nanoseconds)
     }
 
     /// A request refused by the parser: every refusal, and the limits by name.
