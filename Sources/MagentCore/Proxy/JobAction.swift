@@ -29,6 +29,9 @@ enum SendRequest: Equatable, Sendable {
     case everyServer
     /// `stats`: its STAT lines come to the job (memcached-format `stats` sums them).
     case stats
+    /// `stats key`: `mg <key>` (HD or EN, the item untouched), or `get <key>`
+    /// to a server that lacks meta gets.
+    case probeKey(asMetaGet: Bool)
 }
 
 /// How a kept copy is written: `add` never overwrites anything newer (a
@@ -70,6 +73,9 @@ enum JobAction: Equatable, Sendable {
     /// A merge of `stats` shares: the primaries' STAT lines summed into
     /// memcached-format `stats`.
     case assembleStatsTotals
+    /// `stats key`: where the key lives (KeyLocationBlock), from the job's
+    /// answers and the servers' state and kept keys now.
+    case passKeyLocation
 
     // MARK: Bookkeeping
 

@@ -327,6 +327,8 @@ final class JobExecutor {
             assembleMerge(record)
         case .assembleStatsTotals:
             assembleStatsTotals(record)
+        case .passKeyLocation:
+            passKeyLocation(record)
         case .count(let counter):
             worker.counters.add(counter)
         case .keepDelete(let role):
@@ -449,6 +451,20 @@ final class JobExecutor {
             let line: StaticString = "stats\r\n"
             entry.shape = .stats
             connection.submit(UnsafeRawBufferPointer(start: line.utf8Start, count: line.utf8CodeUnitCount), appendLineEnd: false, entry: entry)
+        case .probeKey(let asMetaGet):
+            packetScratch.clear()
+            if asMetaGet {
+                // No flags: HD or EN, and the item's LRU position and TTL are left as they are.
+                entry.shape = .meta
+                packetScratch.append("mg ")
+                if KeyToken.append(record.key.readableBytes, to: packetScratch) { packetScratch.append(" b") }
+            } else {
+                entry.shape = .retrieval
+                packetScratch.append("get ")
+                packetScratch.append(record.key.readableBytes)
+            }
+            packetScratch.append("\r\n")
+            connection.submit(packetScratch.readableBytes, appendLineEnd: false, entry: entry)
         case .everyServer:
             break
         }
@@ -698,6 +714,31 @@ final class JobExecutor {
         }
         for share in record.shareSlots { slots.release(share) }
         record.shareSlots.removeAll(keepingCapacity: true)
+    }
+
+    /// `stats key`: what each server said of the key, with its state and what
+    /// is kept for the key there as they are now.
+    private func passKeyLocation(_ record: JobRecord) {
+        guard let slot = slots.slot(record.slot) else { return }
+        let known = worker.topology.known
+        let kept = worker.context.pendingDeletes
+        let key = record.key.readableBytes
+        func server(_ id: Int, _ role: ServerRole) -> KeyLocationBlock.Server? {
+            guard id >= 0 else { return nil }
+            let health = known[id].health
+            let keptHere: KeyLocationBlock.Kept
+            switch kept.missedWrite(server: id, key: Array(key)) {
+            case nil: keptHere = .none
+            case false?: keptHere = .delete
+            case true?: keptHere = .write
+            }
+            return KeyLocationBlock.Server(address: known[id].address.displayName, state: health.stateName,
+                                           resyncing: health.isResyncing, has: record.keyLocation.presence(role), kept: keptHere)
+        }
+        var text = KeyLocationBlock.render(key: String(decoding: key, as: UTF8.self),
+                                           primary: server(record.route.primary, .primary)!,
+                                           backup: server(record.route.backup, .backup))
+        text.withUTF8 { slot.append(UnsafeRawBufferPointer($0)) }
     }
 
     /// Sums the STAT lines each primary's share holds (an empty share: the

@@ -4,7 +4,7 @@
 
 /// Which machine a record runs.
 enum JobKind: UInt8, Sendable {
-    case retrieval, write, broadcast, merge, replication, repair, statsShare
+    case retrieval, write, broadcast, merge, replication, repair, statsShare, keyLocation
 }
 
 final class JobRecord {
@@ -18,6 +18,7 @@ final class JobRecord {
     var replication = ReplicationJob()
     var repair = RepairJob(keys: 0)
     var statsShare = StatsShareJob()
+    var keyLocation = KeyLocationJob()
 
     /// Where the reply goes (`.none`: nobody waits for it).
     var slot = SlotHandle.none
@@ -109,6 +110,7 @@ final class JobRecord {
         case .replication: return replication.isFinished
         case .repair: return repair.isFinished
         case .statsShare: return statsShare.isFinished
+        case .keyLocation: return keyLocation.isFinished
         }
     }
 
@@ -118,7 +120,7 @@ final class JobRecord {
         case .retrieval: return retrieval.checksKeptDeletes
         case .write: return write.checksKeptDeletes
         case .repair: return true
-        case .broadcast, .merge, .replication, .statsShare: return false
+        case .broadcast, .merge, .replication, .statsShare, .keyLocation: return false
         }
     }
 
@@ -132,6 +134,7 @@ final class JobRecord {
         case .replication: return replication.handle(event)
         case .repair: return repair.handle(event)
         case .statsShare: return statsShare.handle(event)
+        case .keyLocation: return keyLocation.handle(event)
         }
     }
 }

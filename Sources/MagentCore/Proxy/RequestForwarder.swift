@@ -76,6 +76,8 @@ final class RequestForwarder {
                 } else if argument.elementsEqual("limits".utf8) {
                     var text = worker.context.stats.limits.render(configuration: worker.settings)
                     text.withUTF8 { client.reply(UnsafeRawBufferPointer($0)) }
+                } else if KeyLocationJob.isKeyGroup(argument) {
+                    forwardKeyLocation(argument, client: client)
                 } else {
                     client.reply(ClientError.unknownCommand.replyText)
                 }
@@ -226,6 +228,23 @@ final class RequestForwarder {
             shares.append((handle, share))
         }
         for share in shares { executor.start(share.handle, record: share.record, client: client) }
+    }
+
+    /// `stats key <key>`: the key's primary and backup are asked whether each
+    /// holds it (a job, like any request to servers: nothing waits on the
+    /// worker's loop, and the reply keeps its place among the client's).
+    private func forwardKeyLocation(_ argument: UnsafeRawBufferPointer, client: ClientConnection) {
+        guard let key = KeyLocationJob.requestedKey(in: argument, allowControlKeys: worker.settings.allowControlKeys) else {
+            client.reply(ClientError.badCommandLine.replyText)
+            return
+        }
+        let (handle, record) = executor.newJob(.keyLocation, slot: executor.newSlot(for: client))
+        record.keyLocation = KeyLocationJob()
+        record.key.append(UnsafeRawBufferPointer(rebasing: argument[key.start..<key.end]))
+        record.route = topology.route(for: record.key.readableBytes)
+        record.command = .stats
+        record.clientID = client.id
+        executor.start(handle, record: record, client: client)
     }
 
     // MARK: - Broadcast
