@@ -74,10 +74,7 @@ public final class PendingDeletes: Sendable {
     }
 
     /// Whether `key` is kept for `server` as a missed write; nil when not kept.
-    func missedWrite(server: Int, key: [UInt8]) -> Bool? {
-        guard counts[server].current > 0 else { return nil }
-        return keys.withLock { lists in lists[server][key]?.missedWrite }
-    }
+    func missedWrite(server: Int, key: [UInt8]) -> Bool? { entry(server: server, key: key)?.missedWrite }
 
     /// The entry kept for `key` on `server`, nil when none.
     func entry(server: Int, key: [UInt8]) -> Entry? {
@@ -95,6 +92,20 @@ public final class PendingDeletes: Sendable {
 
     /// The keys kept for `server`, which are forgotten here once each is applied.
     func keys(for server: Int) -> [[UInt8]] { keys.withLock { Array($0[server].keys) } }
+
+    /// A newer write reached `server`: if something is kept for `key` there,
+    /// it becomes a kept write (settled from the other copy, never undoing it).
+    func keptKeyWritten(server: Int, key: UnsafeRawBufferPointer) {
+        guard counts[server].current > 0 else { return }
+        keys.withLock { lists in
+            let owned = Array(key)
+            guard var entry = lists[server][owned] else { return }
+            if !entry.missedWrite { writeCounts[server].add(1) }
+            entry.missedWrite = true
+            entry.version &+= 1
+            lists[server][owned] = entry
+        }
+    }
 
     /// A client write of `key` is sent: returns whether the key is kept for
     /// `server` (then `writeFinished` must follow once the write is over).

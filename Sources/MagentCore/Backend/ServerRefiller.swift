@@ -225,13 +225,14 @@ final class ServerRefiller: @unchecked Sendable {
     /// does not hold, not one it lost in a restart not yet noticed.
     private func answersAsTheKnownProcess(_ server: BackendServer, over connection: BlockingConnection) throws -> Bool {
         try connection.send(Array("stats\r\n".utf8))
-        var pid = 0
+        var reply: [UInt8] = []
         for _ in 0..<1000 {
             let line = try connection.readLine()
             if line.elementsEqual("END".utf8) { break }
-            if line.starts(with: "STAT pid ".utf8) { pid = Int(String(decoding: line.dropFirst(9), as: UTF8.self)) ?? 0 }
+            reply += line + [10]
         }
-        return pid != 0 && pid == server.health.processID && !server.health.isRecovering && !server.health.mayHaveRestarted
+        guard let identity = HealthProbe.identity(fromStats: reply) else { return false }
+        return identity.pid == server.health.processID && !server.health.isRecovering && !server.health.mayHaveRestarted
     }
 
     /// Every key a server holds, from `lru_crawler metadump all`.
@@ -324,20 +325,23 @@ final class ServerRefiller: @unchecked Sendable {
             stored.append((key, cas))
         }
         if FlushActivity.mayHaveRun(between: flushesBefore, and: context.flushes.snapshot) {
-            try undoStored(stored, on: destination)
+            try deleteWhereStillStored(stored, on: destination)
             return 0
         }
         try undoDeletedSince(stored, source: origin, destination: destination)
         return stored.count
     }
 
-    /// Deletes what this refill just stored, where it is still as stored.
-    private func undoStored(_ stored: [(key: [UInt8], cas: ArraySlice<UInt8>)], on destination: BlockingConnection) throws {
+    /// Deletes what this refill stored, where it is still as stored (`md`
+    /// with the CAS of the copy): a newer write is never undone.
+    private func deleteWhereStillStored(_ stored: [(key: [UInt8], cas: ArraySlice<UInt8>)],
+                                        on destination: BlockingConnection) throws {
         var deletes: [UInt8] = []
         for entry in stored where !entry.cas.isEmpty {
             deletes += Array("md ".utf8) + entry.key + Array(" C".utf8) + entry.cas + Array(" q\r\n".utf8)
         }
         guard !deletes.isEmpty else { return }
+        // Quiet deletes answer only when they fail (NF, EX: a newer write won); mn ends the batch.
         try destination.send(deletes + Array("mn\r\n".utf8))
         for _ in 0...stored.count {
             let reply = try destination.readLine()
@@ -352,22 +356,16 @@ final class ServerRefiller: @unchecked Sendable {
         var lookups: [UInt8] = []
         for entry in stored { lookups += Array("mg ".utf8) + entry.key + [13, 10] }
         try source.send(lookups)
-        var deletes: [UInt8] = []
+        var gone: [(key: [UInt8], cas: ArraySlice<UInt8>)] = []
         for entry in stored {
             let reply = try source.readLine()
-            if reply.elementsEqual("EN".utf8) && !entry.cas.isEmpty {
-                deletes += Array("md ".utf8) + entry.key + Array(" C".utf8) + entry.cas + Array(" q\r\n".utf8)
+            if reply.elementsEqual("EN".utf8) {
+                gone.append(entry)
             } else if !reply.starts(with: "HD".utf8) {
                 throw BlockingConnection.Failure(description: "mg answered \(String(decoding: reply.prefix(80), as: UTF8.self))")
             }
         }
-        guard !deletes.isEmpty else { return }
-        // Quiet deletes answer only when they fail (NF, EX: a newer write won); mn ends the batch.
-        try destination.send(deletes + Array("mn\r\n".utf8))
-        for _ in 0...stored.count {
-            let reply = try destination.readLine()
-            if reply.elementsEqual("MN".utf8) { break }
-        }
+        try deleteWhereStillStored(gone, on: destination)
     }
 
     /// The exptime that gives an item `remaining` seconds more (-1: never expires).

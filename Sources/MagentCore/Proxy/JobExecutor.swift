@@ -151,16 +151,6 @@ final class JobExecutor {
         return true
     }
 
-    /// A newer write reached `server`: what is kept for the key there must
-    /// not undo it. It becomes a kept write: the refiller gives the server
-    /// the other copy's state (which holds this write), once the server has
-    /// settled (it may still run a request that failed there).
-    private func keptKeyWritten(server: Int, key: UnsafeRawBufferPointer) {
-        let kept = worker.context.pendingDeletes
-        guard kept.contains(server: server, key: key) else { return }
-        kept.add(server: server, key: key, missedWrite: true)
-    }
-
     /// What the job's servers look like now.
     func status(_ route: Route) -> RouteStatus {
         var status = RouteStatus()
@@ -339,7 +329,9 @@ final class JobExecutor {
             if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes, missedWrite: true) }
         case .keptKeyWritten(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
-            if server >= 0 { keptKeyWritten(server: server, key: record.key.readableBytes) }
+            // The refiller gives the server the other copy's state (which holds
+            // this write) once it has settled.
+            if server >= 0 { worker.context.pendingDeletes.keptKeyWritten(server: server, key: record.key.readableBytes) }
         case .serverLacksMetaGets(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             worker.topology.known[server].health.setAnswersMetaGets(false)
