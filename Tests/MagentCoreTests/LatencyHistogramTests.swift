@@ -19,6 +19,20 @@ import Testing
         #expect(LatencyHistogram.bounds == LatencyHistogram.bounds.sorted())
     }
 
+    @Test("the search that starts from a duration's bit width agrees with a plain scan at every bound and power of two")
+    func bucketSearchMatchesScan() {
+        let histogram = LatencyHistogram(rows: 1)
+        func scanned(_ nanoseconds: UInt64) -> Int {
+            LatencyHistogram.bounds.firstIndex { nanoseconds <= $0 } ?? LatencyHistogram.bounds.count
+        }
+        var durations: [UInt64] = [0, .max]
+        for bound in LatencyHistogram.bounds { durations += [bound - 1, bound, bound + 1] }
+        for shift in 0..<64 { durations += [(1 << UInt64(shift)) - 1, 1 << UInt64(shift), (1 << UInt64(shift)) + 1] }
+        for nanoseconds in durations {
+            #expect(histogram.bucket(forNanoseconds: nanoseconds) == scanned(nanoseconds), "\(nanoseconds) ns")
+        }
+    }
+
     @Test("records land in their row only; the sum is in nanoseconds; cumulative ends at the count")
     func recordAndRead() {
         let histogram = LatencyHistogram(rows: 3)

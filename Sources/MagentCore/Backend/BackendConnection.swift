@@ -14,6 +14,9 @@ final class BackendConnection {
     unowned(unsafe) let worker: Worker
     let server: BackendServer
     let slot: Int
+    /// The worker's round-trip histogram (it lives as long as the worker),
+    /// held here so that each reply records without a chain of retains.
+    private unowned(unsafe) let roundTrips: LatencyHistogram
     private(set) var state = State.disconnected
     /// The socket to memcached: events, receive and send loops.
     private let channel = SocketChannel()
@@ -45,6 +48,7 @@ final class BackendConnection {
         self.worker = worker
         self.server = server
         self.slot = slot
+        roundTrips = worker.counters.serverLatency
     }
 
     /// Open, or about to open, and not failing.
@@ -337,7 +341,7 @@ final class BackendConnection {
             pending[0].repliesLeft -= 1
         } else if let entry = pending.popFirst() {
             if now == 0 { now = MonotonicClock.nanoseconds() }
-            worker.counters.recordRoundTrip(server: server.id, nanoseconds: now &- entry.submittedAt)
+            roundTrips.record(row: server.id, nanoseconds: now &- entry.submittedAt)
         }
     }
 
@@ -375,7 +379,7 @@ final class BackendConnection {
         let now = pending.isEmpty ? 0 : MonotonicClock.nanoseconds()
         while let entry = pending.popFirst() {
             worker.counters.add(server: server.id, .failedRequests)
-            worker.counters.recordRoundTrip(server: server.id, nanoseconds: now &- entry.submittedAt)
+            roundTrips.record(row: server.id, nanoseconds: now &- entry.submittedAt)
             worker.executor.failed(entry, reason, from: server.id)
         }
     }

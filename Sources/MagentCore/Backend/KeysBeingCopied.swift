@@ -7,28 +7,28 @@ public final class KeysBeingCopied: Sendable {
     private let batches: ThreadLock<[Set<[UInt8]>]>
     /// Keys published per server, readable without the lock (a read looks
     /// here first only while its primary recovers).
-    private let counts: [Counter]
+    private let counts: AtomicCounterRow
 
     init(servers: Int) {
         batches = ThreadLock(Array(repeating: [], count: servers))
-        counts = (0..<servers).map { _ in Counter() }
+        counts = AtomicCounterRow(count: servers)
     }
 
     /// The refiller starts copying `keys` to `server`.
     func publish(_ keys: [[UInt8]], server: Int) {
         batches.withLock { $0[server] = Set(keys) }
-        counts[server].add(keys.count - counts[server].current)
+        counts.add(server, keys.count - counts.value(server))
     }
 
     /// The batch for `server` is stored and checked.
     func clear(server: Int) {
-        guard counts[server].current > 0 else { return }
+        guard counts.value(server) > 0 else { return }
         batches.withLock { $0[server] = [] }
-        counts[server].add(-counts[server].current)
+        counts.add(server, -counts.value(server))
     }
 
     func contains(server: Int, key: UnsafeRawBufferPointer) -> Bool {
-        guard counts[server].current > 0 else { return false }
+        guard counts.value(server) > 0 else { return false }
         return batches.withLock { $0[server].contains(Array(key)) }
     }
 }

@@ -25,16 +25,16 @@ public final class PendingDeletes: Sendable {
     /// Keys kept per server, readable without the lock (the request path
     /// looks here first, so a server with nothing kept costs one load), and
     /// how many of them are missed writes.
-    private let counts: [Counter]
-    private let writeCounts: [Counter]
+    private let counts: AtomicCounterRow
+    private let writeCounts: AtomicCounterRow
     /// Entries dropped because a server's list was full.
     public let overflows = Counter()
 
     init(servers: Int, limitPerServer: Int = 100_000) {
         self.limitPerServer = limitPerServer
         keys = ThreadLock(Array(repeating: [:], count: servers))
-        counts = (0..<servers).map { _ in Counter() }
-        writeCounts = (0..<servers).map { _ in Counter() }
+        counts = AtomicCounterRow(count: servers)
+        writeCounts = AtomicCounterRow(count: servers)
     }
 
     /// `server` missed a delete (`missedWrite` false) or a write of `key`; the
@@ -44,7 +44,7 @@ public final class PendingDeletes: Sendable {
             let owned = Array(key)
             if var entry = lists[server][owned] {
                 // The latest request it missed decides what it must be given.
-                if entry.missedWrite != missedWrite { writeCounts[server].add(missedWrite ? 1 : -1) }
+                if entry.missedWrite != missedWrite { writeCounts.add(server, missedWrite ? 1 : -1) }
                 entry.missedWrite = missedWrite
                 entry.version &+= 1
                 lists[server][owned] = entry
@@ -52,15 +52,15 @@ public final class PendingDeletes: Sendable {
             }
             guard lists[server].count < limitPerServer else { return false }
             lists[server][owned] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
-            counts[server].add(1)
-            if missedWrite { writeCounts[server].add(1) }
+            counts.add(server, 1)
+            if missedWrite { writeCounts.add(server, 1) }
             return true
         }
         if !stored { overflows.add(1) }
     }
 
     func contains(server: Int, key: UnsafeRawBufferPointer) -> Bool {
-        guard counts[server].current > 0 else { return false }
+        guard counts.value(server) > 0 else { return false }
         return keys.withLock { lists in lists[server][Array(key)] != nil }
     }
 
@@ -69,7 +69,7 @@ public final class PendingDeletes: Sendable {
     /// may be older than the other one, but is the best left where the
     /// other copy lost the key.)
     func isKeptDelete(server: Int, key: UnsafeRawBufferPointer) -> Bool {
-        guard counts[server].current > 0 else { return false }
+        guard counts.value(server) > 0 else { return false }
         return keys.withLock { lists in lists[server][Array(key)]?.missedWrite == false }
     }
 
@@ -78,17 +78,17 @@ public final class PendingDeletes: Sendable {
 
     /// The entry kept for `key` on `server`, nil when none.
     func entry(server: Int, key: [UInt8]) -> Entry? {
-        guard counts[server].current > 0 else { return nil }
+        guard counts.value(server) > 0 else { return nil }
         return keys.withLock { lists in lists[server][key] }
     }
 
     /// Every key kept for `server`.
-    func count(server: Int) -> Int { counts[server].current }
+    func count(server: Int) -> Int { counts.value(server) }
 
     /// Kept deletes and kept missed writes, apart (for stats).
-    func deleteCount(server: Int) -> Int { counts[server].current - writeCounts[server].current }
+    func deleteCount(server: Int) -> Int { counts.value(server) - writeCounts.value(server) }
 
-    func missedWriteCount(server: Int) -> Int { writeCounts[server].current }
+    func missedWriteCount(server: Int) -> Int { writeCounts.value(server) }
 
     /// The keys kept for `server`, which are forgotten here once each is applied.
     func keys(for server: Int) -> [[UInt8]] { keys.withLock { Array($0[server].keys) } }
@@ -96,11 +96,11 @@ public final class PendingDeletes: Sendable {
     /// A newer write reached `server`: if something is kept for `key` there,
     /// it becomes a kept write (settled from the other copy, never undoing it).
     func keptKeyWritten(server: Int, key: UnsafeRawBufferPointer) {
-        guard counts[server].current > 0 else { return }
+        guard counts.value(server) > 0 else { return }
         keys.withLock { lists in
             let owned = Array(key)
             guard var entry = lists[server][owned] else { return }
-            if !entry.missedWrite { writeCounts[server].add(1) }
+            if !entry.missedWrite { writeCounts.add(server, 1) }
             entry.missedWrite = true
             entry.version &+= 1
             lists[server][owned] = entry
@@ -110,7 +110,7 @@ public final class PendingDeletes: Sendable {
     /// A client write of `key` is sent: returns whether the key is kept for
     /// `server` (then `writeFinished` must follow once the write is over).
     func writeStarted(server: Int, key: UnsafeRawBufferPointer) -> Bool {
-        guard counts[server].current > 0 else { return false }
+        guard counts.value(server) > 0 else { return false }
         return keys.withLock { lists in
             let owned = Array(key)
             guard var entry = lists[server][owned] else { return false }
@@ -142,8 +142,8 @@ public final class PendingDeletes: Sendable {
         keys.withLock { lists in
             guard let entry = lists[server][key], entry.version == applied.version, entry.writesInFlight == 0 else { return false }
             lists[server].removeValue(forKey: key)
-            counts[server].add(-1)
-            if entry.missedWrite { writeCounts[server].add(-1) }
+            counts.add(server, -1)
+            if entry.missedWrite { writeCounts.add(server, -1) }
             return true
         }
     }

@@ -36,9 +36,8 @@ final class ClientConnection {
     private var binaryParser = BinaryRequestParser()
     /// Reply slots still owed, oldest first.
     private var replies = RingBuffer<SlotHandle>(initialCapacity: 8)
-    /// Slots ever enqueued: a request whose forwarding enqueued none was
-    /// answered at once (or not at all: noreply).
-    private var slotsEnqueued = 0
+    /// The request being forwarded now (see `forwardTimed`).
+    private var timing = RequestTiming()
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
     /// The job that keeps a copy of the value being streamed (for the backup,
     /// or for a write sent after its key is restored).
@@ -142,9 +141,9 @@ final class ClientConnection {
                                 parsedAt: parsedAt)
                     return offset
                 }
-                let enqueuedBefore = slotsEnqueued
-                worker.forwarder.forward(request, line: rest, client: self)
-                timeRequest(RequestFamily(request.command), parsedAt: parsedAt, enqueuedBefore: enqueuedBefore)
+                forwardTimed(RequestFamily(request.command), parsedAt: parsedAt) {
+                    worker.forwarder.forward(request, line: rest, client: self)
+                }
             case .data(let count, let isLast):
                 streamData(UnsafeRawBufferPointer(rebasing: rest[0..<count]), isLast: isLast)
                 offset += count
@@ -183,9 +182,9 @@ final class ClientConnection {
                     holdRequest(packet, text: nil, binary: header, parsedAt: parsedAt)
                     return offset
                 }
-                let enqueuedBefore = slotsEnqueued
-                worker.forwarder.forwardBinary(header, packet: packet, client: self)
-                timeRequest(.other, parsedAt: parsedAt, enqueuedBefore: enqueuedBefore)
+                forwardTimed(.other, parsedAt: parsedAt) {
+                    worker.forwarder.forwardBinary(header, packet: packet, client: self)
+                }
             case .tooLarge(let header):
                 worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
@@ -323,15 +322,15 @@ final class ClientConnection {
         if let request = held.text {
             guard orderingHolds == 0 || !mustWaitForOrder(request, line: bytes) else { return }
             waitingForOrder = false
-            let enqueuedBefore = slotsEnqueued
-            worker.forwarder.forward(request, line: bytes, client: self)
-            timeRequest(RequestFamily(request.command), parsedAt: held.parsedAt, enqueuedBefore: enqueuedBefore)
+            forwardTimed(RequestFamily(request.command), parsedAt: held.parsedAt) {
+                worker.forwarder.forward(request, line: bytes, client: self)
+            }
         } else if let header = held.binary {
             guard orderingHolds == 0 || !mustWaitForOrder(header, packet: bytes) else { return }
             waitingForOrder = false
-            let enqueuedBefore = slotsEnqueued
-            worker.forwarder.forwardBinary(header, packet: bytes, client: self)
-            timeRequest(.other, parsedAt: held.parsedAt, enqueuedBefore: enqueuedBefore)
+            forwardTimed(.other, parsedAt: held.parsedAt) {
+                worker.forwarder.forwardBinary(header, packet: bytes, client: self)
+            }
         }
         held.text = nil
         held.binary = nil
@@ -397,8 +396,8 @@ final class ClientConnection {
     // MARK: - Replies in order
 
     /// Adds a reply slot; at the head of the order it streams straight out.
-    func enqueue(_ handle: SlotHandle) {
-        slotsEnqueued &+= 1
+    func enqueue(_ handle: SlotHandle, slot: ReplySlot) {
+        if timing.parsedAt != 0 { timing.stamp(slot, handle, slots: worker.executor.slots) }
         replies.append(handle)
         if replies.count == 1 { advance() }
     }
@@ -418,7 +417,7 @@ final class ClientConnection {
         slot.client = self
         slot.buffer.append(bytes)
         slot.markComplete()
-        enqueue(handle)
+        enqueue(handle, slot: slot)
     }
 
     /// quit, or a request after which the stream cannot be trusted: no more
@@ -434,23 +433,23 @@ final class ClientConnection {
         slot.client = self
         slot.closesConnection = true
         slot.markComplete()
-        enqueue(handle)
+        enqueue(handle, slot: slot)
     }
 
-    /// After a request was forwarded: its last reply slot, if one is still
-    /// owed, records its latency when it is queued for the client (advance);
-    /// a request answered at once, or not at all (noreply), is recorded now.
+    /// Forwards one request and times it: the newest reply slot it enqueued
+    /// records its latency when it leaves (advance); a request answered
+    /// before its forwarding returned, or not at all (noreply), is recorded
+    /// here. Nested forwarding (a held request let go meanwhile) keeps the
+    /// outer request's timing aside.
     @inline(__always)
-    private func timeRequest(_ family: RequestFamily, parsedAt: UInt64, enqueuedBefore: Int) {
-        if slotsEnqueued != enqueuedBefore && !replies.isEmpty,
-           let slot = worker.executor.slots.slot(replies[replies.count - 1]) {
-            // Slots leave in order: if this request's are not all gone, the
-            // newest one is its last.
-            slot.requestStart = parsedAt
-            slot.requestFamily = family
-        } else {
+    private func forwardTimed(_ family: RequestFamily, parsedAt: UInt64, _ forward: () -> Void) {
+        let outer = timing
+        timing = RequestTiming(parsedAt: parsedAt, family: family)
+        forward()
+        if timing.lastSlot.isNone {
             worker.counters.recordRequest(family, nanoseconds: MonotonicClock.nanoseconds() &- parsedAt)
         }
+        timing = outer
     }
 
     func slotCompleted(_ handle: SlotHandle) {
@@ -472,8 +471,12 @@ final class ClientConnection {
             replies.popFirst()
             if slot.closesConnection { closeWhenFlushed = true }
             if slot.requestStart != 0 {
-                if now == 0 { now = MonotonicClock.nanoseconds() }
-                worker.counters.recordRequest(slot.requestFamily, nanoseconds: now &- slot.requestStart)
+                if head == timing.lastSlot {
+                    timing.lastSlot = .none  // still being forwarded: forwardTimed records it
+                } else {
+                    if now == 0 { now = MonotonicClock.nanoseconds() }
+                    worker.counters.recordRequest(slot.requestFamily, nanoseconds: now &- slot.requestStart)
+                }
             }
             slots.release(slot, index: head.index)
         }

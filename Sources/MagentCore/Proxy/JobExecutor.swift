@@ -37,7 +37,7 @@ final class JobExecutor {
     func newSlot(for client: ClientConnection) -> SlotHandle {
         let (handle, slot) = slots.acquire()
         slot.client = client
-        client.enqueue(handle)
+        client.enqueue(handle, slot: slot)
         return handle
     }
 

@@ -14,9 +14,10 @@ public final class LatencyHistogram: @unchecked Sendable {
         1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000,
         100_000_000, 250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000,
     ]
-    /// Buckets per row: one per bound, and +Inf.
-    public static let bucketCount = bounds.count + 1
-    private static let stride = bucketCount + 1
+    /// Buckets per row: one per bound, and +Inf. Literals (checked against
+    /// `bounds` in init), so the hot path reads no lazily made global.
+    public static let bucketCount = 16
+    private static let stride = 17
 
     /// What one row (or the sum of several) holds when read.
     public struct Counts: Sendable, Equatable {
@@ -45,23 +46,40 @@ public final class LatencyHistogram: @unchecked Sendable {
 
     public let rows: Int
     private let block: CounterBlock
-    /// A copy of `bounds` the hot path reads without touching the global.
+    /// A copy of `bounds` the hot path reads without touching the global,
+    /// with `UInt64.max` after the last (the +Inf bucket's bound).
     private let limits: UnsafeMutablePointer<UInt64>
+    /// By bit width (0...64) of a duration: the first bucket a duration of
+    /// that width can fall in, so the search starts next to its answer.
+    private let firstBucketByWidth: UnsafeMutablePointer<UInt8>
 
     public init(rows: Int) {
+        precondition(Self.bucketCount == Self.bounds.count + 1 && Self.stride == Self.bucketCount + 1)
         self.rows = rows
         block = CounterBlock(count: rows * Self.stride)
-        limits = .allocate(capacity: Self.bounds.count)
-        limits.initialize(from: Self.bounds, count: Self.bounds.count)
+        limits = .allocate(capacity: Self.bucketCount)
+        limits.initialize(from: Self.bounds + [UInt64.max], count: Self.bucketCount)
+        firstBucketByWidth = .allocate(capacity: 65)
+        for width in 0...64 {
+            // The smallest duration of this width: 0, or 2^(width-1).
+            let smallest: UInt64 = width == 0 ? 0 : 1 << UInt64(width - 1)
+            let first = Self.bounds.firstIndex { smallest <= $0 } ?? Self.bounds.count
+            (firstBucketByWidth + width).initialize(to: UInt8(first))
+        }
     }
 
-    deinit { limits.deallocate() }
+    deinit {
+        limits.deallocate()
+        firstBucketByWidth.deallocate()
+    }
 
     /// The bucket `nanoseconds` falls in: the first bound it does not exceed.
+    /// Bounds grow by at least 2x, so from the first bucket of its bit width
+    /// a duration moves on at most twice.
     @inline(__always)
     public func bucket(forNanoseconds nanoseconds: UInt64) -> Int {
-        var index = 0
-        while index < Self.bucketCount - 1 && nanoseconds > limits[index] { index += 1 }
+        var index = Int(firstBucketByWidth[UInt64.bitWidth - nanoseconds.leadingZeroBitCount])
+        while nanoseconds > limits[index] { index += 1 }
         return index
     }
 

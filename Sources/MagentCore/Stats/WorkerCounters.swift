@@ -39,12 +39,6 @@ public final class WorkerCounters: Sendable {
         requestLatency.record(row: Int(family.rawValue), nanoseconds: nanoseconds)
     }
 
-    /// A request to `server` was answered (or failed) `nanoseconds` after it was submitted.
-    @inline(__always)
-    func recordRoundTrip(server: Int, nanoseconds: UInt64) {
-        serverLatency.record(row: server, nanoseconds: nanoseconds)
-    }
-
     /// A request refused by the parser: every refusal, and the limits by name.
     func countClientError(_ error: ClientError) {
         add(.clientErrors)
