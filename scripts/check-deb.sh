@@ -200,6 +200,7 @@ unit=$root/lib/systemd/system/magent.service
 grep -q '^ExecStart=/usr/bin/magent -D -u ${MAGENT_USER} ' "$unit" || fail "the unit does not start /usr/bin/magent"
 grep -q '^Environment=MAGENT_USER=magent ' "$unit" || fail "the unit does not run as magent"
 grep -q '^EnvironmentFile=-/etc/default/magent$' "$unit" || fail "the unit does not read /etc/default/magent"
+grep -q -- ' --state-dir /var/lib/magent ' "$unit" || fail "the unit does not journal kept keys in /var/lib/magent"
 grep -q '^MAGENT_USER=magent$' "$root/etc/default/magent" || fail "/etc/default/magent does not name the magent user"
 grep -q 'script "/usr/bin/magent-check ' "$root/usr/share/doc/magent/keepalived.conf" \
     || fail "keepalived.conf does not call /usr/bin/magent-check"

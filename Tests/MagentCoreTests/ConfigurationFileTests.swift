@@ -97,6 +97,7 @@ let refusedFiles: [RefusedFile] = [
         stats-format = memcached
         drain-timeout = 2000
         flush-all = refuse
+        state-dir = /var/lib/magent
         """
 
     /// A reload puts back every setting that needs a restart (the log says
@@ -141,6 +142,7 @@ let refusedFiles: [RefusedFile] = [
         expected.statsFormat = .memcached
         expected.drainTimeoutMilliseconds = 2000
         expected.flushAll = .refuse
+        expected.stateDirectory = "/var/lib/magent"
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

@@ -7,6 +7,9 @@
 // counted while it is in flight, and every change bumps the entry's version,
 // so the refiller forgets an entry only if nothing touched the key while it
 // gave the server the other copy's state (else it tries again next pass).
+//
+// With --state-dir every change is also written to a journal
+// (KeptKeysJournal), by server name, so a restarted proxy starts knowing it.
 
 public final class PendingDeletes: Sendable {
     /// What is kept for one key on one server.
@@ -21,7 +24,47 @@ public final class PendingDeletes: Sendable {
 
     /// Keys kept per server; past this, entries are dropped and counted.
     public let limitPerServer: Int
-    private let keys: ThreadLock<[[[UInt8]: Entry]]>
+    /// What the lock guards: the entries, and the journal they are written to.
+    private struct Lists {
+        var entries: [[[UInt8]: Entry]]
+        /// Entries over every server.
+        var total = 0
+        var journal: KeptKeysJournal?
+        var logger: Logger?
+        /// By server id: the name the journal knows it by.
+        var names: [String?]
+
+        /// Writes `record` for `server` to the journal, if there is one.
+        mutating func journal(_ record: (String) -> KeptKeysRecord, server: Int) {
+            guard let journal, let name = names[server] else { return }
+            if let failure = journal.append(record(name)) { logger?.error("kept-keys journal off: \(failure)") }
+            if journal.wantsCompaction(liveRecords: total) { compact() }
+        }
+
+        /// Rewrites the journal with what is kept now.
+        mutating func compact() {
+            guard let journal else { return }
+            var records: [KeptKeysRecord] = []
+            records.reserveCapacity(total)
+            for (server, list) in entries.enumerated() {
+                guard let name = names[server] else { continue }
+                for (key, entry) in list { records.append(.kept(server: name, key: key, missedWrite: entry.missedWrite)) }
+            }
+            if let failure = journal.rewrite(records) { logger?.error("kept-keys journal off: \(failure)") }
+        }
+
+        /// An entry of `server` is gone.
+        mutating func forgotten(server: Int, key: [UInt8]) {
+            total -= 1
+            if total == 0, let journal {
+                if let failure = journal.truncate() { logger?.error("kept-keys journal off: \(failure)") }
+                return
+            }
+            journal({ .forgotten(server: $0, key: key) }, server: server)
+        }
+    }
+
+    private let keys: ThreadLock<Lists>
     /// Keys kept per server, readable without the lock (the request path
     /// looks here first, so a server with nothing kept costs one load), and
     /// how many of them are missed writes.
@@ -32,7 +75,7 @@ public final class PendingDeletes: Sendable {
 
     init(servers: Int, limitPerServer: Int = 100_000) {
         self.limitPerServer = limitPerServer
-        keys = ThreadLock(Array(repeating: [:], count: servers))
+        keys = ThreadLock(Lists(entries: Array(repeating: [:], count: servers), names: Array(repeating: nil, count: servers)))
         counts = AtomicCounterRow(count: servers)
         writeCounts = AtomicCounterRow(count: servers)
     }
@@ -42,18 +85,22 @@ public final class PendingDeletes: Sendable {
     func add(server: Int, key: UnsafeRawBufferPointer, missedWrite: Bool = false) {
         let stored = keys.withLock { lists -> Bool in
             let owned = Array(key)
-            if var entry = lists[server][owned] {
+            if var entry = lists.entries[server][owned] {
                 // The latest request it missed decides what it must be given.
-                if entry.missedWrite != missedWrite { writeCounts.add(server, missedWrite ? 1 : -1) }
+                let changed = entry.missedWrite != missedWrite
+                if changed { writeCounts.add(server, missedWrite ? 1 : -1) }
                 entry.missedWrite = missedWrite
                 entry.version &+= 1
-                lists[server][owned] = entry
+                lists.entries[server][owned] = entry
+                if changed { lists.journal({ .kept(server: $0, key: owned, missedWrite: missedWrite) }, server: server) }
                 return true
             }
-            guard lists[server].count < limitPerServer else { return false }
-            lists[server][owned] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
+            guard lists.entries[server].count < limitPerServer else { return false }
+            lists.entries[server][owned] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
+            lists.total += 1
             counts.add(server, 1)
             if missedWrite { writeCounts.add(server, 1) }
+            lists.journal({ .kept(server: $0, key: owned, missedWrite: missedWrite) }, server: server)
             return true
         }
         if !stored { overflows.add(1) }
@@ -61,7 +108,7 @@ public final class PendingDeletes: Sendable {
 
     func contains(server: Int, key: UnsafeRawBufferPointer) -> Bool {
         guard counts.value(server) > 0 else { return false }
-        return keys.withLock { lists in lists[server][Array(key)] != nil }
+        return keys.withLock { lists in lists.entries[server][Array(key)] != nil }
     }
 
     /// Whether the latest request `server` missed for `key` is a delete:
@@ -70,7 +117,7 @@ public final class PendingDeletes: Sendable {
     /// other copy lost the key.)
     func isKeptDelete(server: Int, key: UnsafeRawBufferPointer) -> Bool {
         guard counts.value(server) > 0 else { return false }
-        return keys.withLock { lists in lists[server][Array(key)]?.missedWrite == false }
+        return keys.withLock { lists in lists.entries[server][Array(key)]?.missedWrite == false }
     }
 
     /// Whether `key` is kept for `server` as a missed write; nil when not kept.
@@ -79,7 +126,7 @@ public final class PendingDeletes: Sendable {
     /// The entry kept for `key` on `server`, nil when none.
     func entry(server: Int, key: [UInt8]) -> Entry? {
         guard counts.value(server) > 0 else { return nil }
-        return keys.withLock { lists in lists[server][key] }
+        return keys.withLock { lists in lists.entries[server][key] }
     }
 
     /// Every key kept for `server`.
@@ -91,7 +138,7 @@ public final class PendingDeletes: Sendable {
     func missedWriteCount(server: Int) -> Int { writeCounts.value(server) }
 
     /// The keys kept for `server`, which are forgotten here once each is applied.
-    func keys(for server: Int) -> [[UInt8]] { keys.withLock { Array($0[server].keys) } }
+    func keys(for server: Int) -> [[UInt8]] { keys.withLock { Array($0.entries[server].keys) } }
 
     /// A newer write reached `server`: if something is kept for `key` there,
     /// it becomes a kept write (settled from the other copy, never undoing it).
@@ -99,11 +146,13 @@ public final class PendingDeletes: Sendable {
         guard counts.value(server) > 0 else { return }
         keys.withLock { lists in
             let owned = Array(key)
-            guard var entry = lists[server][owned] else { return }
-            if !entry.missedWrite { writeCounts.add(server, 1) }
+            guard var entry = lists.entries[server][owned] else { return }
+            let changed = !entry.missedWrite
+            if changed { writeCounts.add(server, 1) }
             entry.missedWrite = true
             entry.version &+= 1
-            lists[server][owned] = entry
+            lists.entries[server][owned] = entry
+            if changed { lists.journal({ .kept(server: $0, key: owned, missedWrite: true) }, server: server) }
         }
     }
 
@@ -113,10 +162,10 @@ public final class PendingDeletes: Sendable {
         guard counts.value(server) > 0 else { return false }
         return keys.withLock { lists in
             let owned = Array(key)
-            guard var entry = lists[server][owned] else { return false }
+            guard var entry = lists.entries[server][owned] else { return false }
             entry.version &+= 1
             entry.writesInFlight += 1
-            lists[server][owned] = entry
+            lists.entries[server][owned] = entry
             return true
         }
     }
@@ -126,10 +175,10 @@ public final class PendingDeletes: Sendable {
     func writeFinished(server: Int, key: UnsafeRawBufferPointer) {
         keys.withLock { lists in
             let owned = Array(key)
-            guard var entry = lists[server][owned] else { return }
+            guard var entry = lists.entries[server][owned] else { return }
             entry.version &+= 1
             entry.writesInFlight -= 1
-            lists[server][owned] = entry
+            lists.entries[server][owned] = entry
         }
     }
 
@@ -140,11 +189,60 @@ public final class PendingDeletes: Sendable {
     @discardableResult
     func remove(server: Int, key: [UInt8], applied: Entry) -> Bool {
         keys.withLock { lists in
-            guard let entry = lists[server][key], entry.version == applied.version, entry.writesInFlight == 0 else { return false }
-            lists[server].removeValue(forKey: key)
+            guard let entry = lists.entries[server][key], entry.version == applied.version, entry.writesInFlight == 0 else { return false }
+            lists.entries[server].removeValue(forKey: key)
             counts.add(server, -1)
             if entry.missedWrite { writeCounts.add(server, -1) }
+            lists.forgotten(server: server, key: key)
             return true
+        }
+    }
+
+    // MARK: - The journal (--state-dir)
+
+    /// Names `servers` for the journal (at start-up, and for the servers a reload adds).
+    func nameServers(_ servers: [BackendServer]) {
+        keys.withLock { lists in
+            for server in servers { lists.names[server.id] = KeptKeysRecord.serverName(role: server.role, address: server.address) }
+        }
+    }
+
+    /// Takes what a journal held (`replay`, by server name) for the named
+    /// servers, and from now on writes every change to `journal`, which is
+    /// first rewritten with exactly what is kept. Returns the keys taken and
+    /// those dropped: of servers no longer configured, or past the limit.
+    func attach(_ journal: KeptKeysJournal, replay: KeptKeysReplay, logger: Logger) -> (restored: Int, dropped: Int) {
+        keys.withLock { lists in
+            var restored = 0
+            var dropped = 0
+            var ids: [String: Int] = [:]
+            for (id, name) in lists.names.enumerated() { if let name { ids[name] = id } }
+            for (name, kept) in replay.kept {
+                guard let server = ids[name] else {
+                    dropped += kept.count
+                    continue
+                }
+                for (key, missedWrite) in kept {
+                    if let old = lists.entries[server][key] {
+                        if old.missedWrite != missedWrite { writeCounts.add(server, missedWrite ? 1 : -1) }
+                        lists.entries[server][key]?.missedWrite = missedWrite
+                        continue
+                    }
+                    guard lists.entries[server].count < limitPerServer else {
+                        dropped += 1
+                        continue
+                    }
+                    lists.entries[server][key] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
+                    lists.total += 1
+                    counts.add(server, 1)
+                    if missedWrite { writeCounts.add(server, 1) }
+                    restored += 1
+                }
+            }
+            lists.journal = journal
+            lists.logger = logger
+            lists.compact()
+            return (restored, dropped)
         }
     }
 }

@@ -35,6 +35,7 @@ public struct CommandLineParser: Sendable {
         "stats-format": .setting(.statsFormat),
         "drain-timeout": .setting(.drainTimeout),
         "flush-all": .setting(.flushAll),
+        "state-dir": .setting(.stateDirectory),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

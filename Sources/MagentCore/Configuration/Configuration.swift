@@ -66,6 +66,9 @@ public struct Configuration: Sendable, Equatable {
     public var drainTimeoutMilliseconds = 5000
     /// --flush-all: flush_all empties every server (`all`), or is refused.
     public var flushAll = FlushAllMode.all
+    /// --state-dir: where the keys each server missed are journaled, so a
+    /// restarted proxy still repairs them (KeptKeysJournal); nil: memory only.
+    public var stateDirectory: String? = nil
 
     public init() {}
 

@@ -31,6 +31,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case statsFormat = "stats-format"
     case drainTimeout = "drain-timeout"
     case flushAll = "flush-all"
+    case stateDirectory = "state-dir"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -70,7 +71,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     public var needsRestart: Bool {
         switch self {
         case .port, .listen, .unixSocket, .maxConnections, .threads, .user, .group, .foreground, .connectionsPerServer,
-             .metricsPort, .metricsAddress, .clientTimeout, .maxValueSize: true
+             .metricsPort, .metricsAddress, .clientTimeout, .maxValueSize, .stateDirectory: true
         default: false
         }
     }
@@ -163,6 +164,9 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .flushAll:
             guard let mode = FlushAllMode(rawValue: value) else { return "all or refuse" }
             configuration.flushAll = mode
+        case .stateDirectory:
+            guard !value.isEmpty else { return "a directory" }
+            configuration.stateDirectory = value
         }
         return nil
     }
@@ -199,6 +203,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .statsFormat: configuration.statsFormat.name
         case .drainTimeout: "\(configuration.drainTimeoutMilliseconds)"
         case .flushAll: configuration.flushAll.rawValue
+        case .stateDirectory: configuration.stateDirectory ?? "(none)"
         }
     }
 }

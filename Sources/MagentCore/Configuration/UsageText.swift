@@ -36,6 +36,7 @@ public enum UsageText {
           --stats-format format, set what plain stats answers: matrix (the original's) or memcached (STAT lines for monitoring clients), default is matrix
           --drain-timeout ms, set how long SIGTERM lets open clients finish before exiting, default is 5000 (0 at once)
           --flush-all mode, all (flush_all empties every primary and backup) or refuse (answered with an error), default is all
+          --state-dir dir, keep the keys each server missed in a journal there, so a restart still repairs them, default is off
 
         """
     }

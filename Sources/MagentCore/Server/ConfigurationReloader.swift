@@ -58,6 +58,7 @@ final class ConfigurationReloader {
             case .success(let built):
                 topology = built
             }
+            context.pendingDeletes.nameServers(topology.known)
         }
         let changed = ConfigurationSetting.allCases.filter { !$0.needsRestart }.compactMap { setting -> String? in
             let before = setting.describe(running.configuration)
@@ -100,6 +101,7 @@ final class ConfigurationReloader {
         next.metricsAddress = running.metricsAddress
         next.clientTimeoutMilliseconds = running.clientTimeoutMilliseconds
         next.maxValueSize = running.maxValueSize
+        next.stateDirectory = running.stateDirectory
         next.configurationFile = running.configurationFile
     }
 }

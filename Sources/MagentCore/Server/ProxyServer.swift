@@ -22,12 +22,25 @@ public enum ProxyServer {
             writeStderr("magent: \(error.description)\n")
             return 1
         case .success(let (topology, listeners, unixPath, metricsListener)):
+            // After the privilege drop: the journal is the running user's to rewrite.
+            var journal: (KeptKeysJournal, KeptKeysReplay)? = nil
+            if let directory = configuration.stateDirectory {
+                switch KeptKeysJournal.open(directory: directory) {
+                case .failure(let error):
+                    writeStderr("magent: \(error.description)\n")
+                    if let unixPath { unlink(unixPath) }
+                    return 1
+                case .success(let opened): journal = opened
+                }
+            }
             if !configuration.foreground && magent_daemonize() != 0 {
                 writeStderr("magent: cannot go to the background: \(errorText(errno))\n")
                 return 1
             }
             let context = ProxyContext(configuration: configuration,
                                        generation: ProxyGeneration(number: 0, configuration: configuration, topology: topology))
+            context.pendingDeletes.nameServers(topology.known)
+            if let (journal, replay) = journal { restore(replay, into: journal, context: context) }
             if let metricsListener { MetricsServer(context: context, listener: metricsListener).start() }
             serve(context: context, registry: registry, listeners: listeners, unixPath: unixPath, reload: reload)
             context.logger.info("magent stopped")
@@ -90,6 +103,21 @@ public enum ProxyServer {
         return .success((topology, listeners, unixPath, metricsListener))
     }
 
+    /// Takes what the journal kept from the last run and writes to it from now on.
+    private static func restore(_ replay: KeptKeysReplay, into journal: KeptKeysJournal, context: ProxyContext) {
+        let log = context.logger
+        if replay.foreign {
+            log.error("\(journal.path) was not a kept-keys journal: moved aside to \(journal.path).unreadable, starting empty")
+        }
+        if replay.damagedLines > 0 { log.error("\(journal.path): \(replay.damagedLines) damaged lines skipped") }
+        if replay.tornLastLine { log.notice("\(journal.path): its last line was cut short (a crash while writing it); skipped") }
+        let (restored, dropped) = context.pendingDeletes.attach(journal, replay: replay, logger: log)
+        journal.startSyncing()
+        if let failure = journal.failure { log.error("kept-keys journal off: \(failure)") }
+        log.notice("\(journal.path): \(restored) keys kept for their servers restored"
+                   + (dropped > 0 ? ", \(dropped) dropped (servers no longer configured, or past the limit)" : ""))
+    }
+
     /// Runs until the shutdown ends the loop (SIGTERM, SIGUSR2, SIGINT).
     private static func serve(context: ProxyContext, registry: ServerRegistry, listeners: [Int32], unixPath: String?,
                               reload: ConfigurationSource?) {
@@ -149,7 +177,7 @@ public enum ProxyServer {
         return parts.joined(separator: ", ")
     }
 
-    private static func currentDirectory() -> String {
+    static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return "." }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
