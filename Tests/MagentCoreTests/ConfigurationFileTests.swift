@@ -98,6 +98,7 @@ let refusedFiles: [RefusedFile] = [
         drain-timeout = 2000
         flush-all = refuse
         state-dir = /var/lib/magent
+        kept-keys-limit = 5000
         """
 
     /// A reload puts back every setting that needs a restart (the log says
@@ -143,6 +144,7 @@ let refusedFiles: [RefusedFile] = [
         expected.drainTimeoutMilliseconds = 2000
         expected.flushAll = .refuse
         expected.stateDirectory = "/var/lib/magent"
+        expected.keptKeysLimit = 5000
         #expect(try configuration(from: text) == expected)
         // Every setting the table knows appears above.
         let names = Set(text.split(separator: "\n").map { String($0.split(separator: " ")[0]) })

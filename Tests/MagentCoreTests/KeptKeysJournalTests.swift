@@ -24,6 +24,9 @@ import Testing
                 #expect(KeptKeysRecord(line: line.dropLast()[...]) == record, "\(String(decoding: line, as: UTF8.self))")
             }
         }
+        for record in [KeptKeysRecord.overflowed(server: "primary/127.0.0.1:21201"), .cleared(server: "backup/[::1]:11211")] {
+            #expect(KeptKeysRecord(line: record.line.dropLast()[...]) == record)
+        }
     }
 
     @Test("a line is refused when its checksum, its form or its escapes are wrong")
@@ -91,6 +94,10 @@ import Testing
                        socketAddress: try SocketAddress.resolve(host: "127.0.0.1", port: 21202).get(), failureLimit: 2)]
     }
 
+    private func keep(_ kept: PendingDeletes, _ server: Int, _ key: [UInt8], missedWrite: Bool = false) -> Bool {
+        key.withUnsafeBytes { kept.add(server: server, key: $0, missedWrite: missedWrite) }
+    }
+
     private func reopen(_ directory: String) throws -> (KeptKeysJournal, KeptKeysReplay) {
         try KeptKeysJournal.open(directory: directory).get()
     }
@@ -106,8 +113,8 @@ import Testing
         #expect(replay == KeptKeysReplay())
         _ = first.attach(journal, replay: replay, logger: logger)
 
-        for key in Self.oddKeys { key.withUnsafeBytes { first.add(server: 0, key: $0) } }
-        Array("written".utf8).withUnsafeBytes { first.add(server: 1, key: $0, missedWrite: true) }
+        for key in Self.oddKeys { _ = keep(first, 0, key) }
+        _ = keep(first, 1, Array("written".utf8), missedWrite: true)
         Self.oddKeys[0].withUnsafeBytes { first.keptKeyWritten(server: 0, key: $0) }   // a delete becomes a kept write
         let forgotten = Self.oddKeys[1]
         #expect(first.remove(server: 0, key: forgotten, applied: first.entry(server: 0, key: forgotten)!))
@@ -116,7 +123,8 @@ import Testing
         #expect(!read.foreign && read.damagedLines == 0 && !read.tornLastLine)
         let second = PendingDeletes(servers: 4)
         second.nameServers(try servers())
-        let (restored, dropped) = second.attach(journal2, replay: read, logger: logger)
+        let (restored, dropped, overflowed) = second.attach(journal2, replay: read, logger: logger)
+        #expect(overflowed.isEmpty)
         #expect(restored == Self.oddKeys.count && dropped == 0)
         for key in Self.oddKeys {
             #expect(second.missedWrite(server: 0, key: key) == first.missedWrite(server: 0, key: key))
@@ -136,8 +144,8 @@ import Testing
         kept.nameServers(try servers())
         let (journal, replay) = try reopen(directory)
         _ = kept.attach(journal, replay: replay, logger: logger)
-        Array("gone".utf8).withUnsafeBytes { kept.add(server: 0, key: $0) }
-        Array("other".utf8).withUnsafeBytes { kept.add(server: 1, key: $0) }
+        _ = keep(kept, 0, Array("gone".utf8))
+        _ = keep(kept, 1, Array("other".utf8))
         let path = directory + "/" + KeptKeysJournal.fileName
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count > KeptKeysRecord.header.count)
         #expect(kept.remove(server: 0, key: Array("gone".utf8), applied: kept.entry(server: 0, key: Array("gone".utf8))!))
@@ -145,11 +153,11 @@ import Testing
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path))) == KeptKeysRecord.header)
 
         // Kept for a server that the next configuration no longer has.
-        Array("orphan".utf8).withUnsafeBytes { kept.add(server: 1, key: $0) }
+        _ = keep(kept, 1, Array("orphan".utf8))
         let (journal2, read) = try reopen(directory)
         let next = PendingDeletes(servers: 4)
         next.nameServers([try servers()[0]])
-        let (restored, dropped) = next.attach(journal2, replay: read, logger: logger)
+        let (restored, dropped, _) = next.attach(journal2, replay: read, logger: logger)
         #expect(restored == 0 && dropped == 1)
     }
 
@@ -167,5 +175,41 @@ import Testing
             return
         }
         #expect(error.description.contains("not a directory"))
+    }
+
+    @Test("past its limit a server's list overflows: the key is refused, the overflow is journaled and restored, a clear forgets both")
+    func overflow() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(level: .error)
+        let kept = PendingDeletes(servers: 4, limitPerServer: 2)
+        kept.nameServers(try servers())
+        let (journal, replay) = try reopen(directory)
+        _ = kept.attach(journal, replay: replay, logger: logger)
+        #expect(keep(kept, 0, Array("a".utf8)) && keep(kept, 0, Array("b".utf8)))
+        #expect(keep(kept, 0, Array("a".utf8), missedWrite: true))    // already kept: no room needed
+        #expect(!keep(kept, 0, Array("c".utf8)))
+        #expect(!keep(kept, 0, Array("d".utf8)))
+        #expect(kept.overflows.current == 2 && kept.count(server: 0) == 2)
+        #expect(keep(kept, 1, Array("x".utf8)))
+
+        let (journal2, read) = try reopen(directory)
+        #expect(read.overflowed == ["primary/127.0.0.1:21201"] && read.keptCount == 3)
+        let restarted = PendingDeletes(servers: 4, limitPerServer: 2)
+        restarted.nameServers(try servers())
+        let (restored, _, overflowed) = restarted.attach(journal2, replay: read, logger: logger)
+        #expect(restored == 3 && overflowed == [0])
+
+        restarted.clear(server: 0)
+        #expect(restarted.count(server: 0) == 0 && restarted.missedWriteCount(server: 0) == 0 && restarted.count(server: 1) == 1)
+        let (journal3, afterClear) = try reopen(directory)
+        #expect(afterClear.overflowed.isEmpty && afterClear.kept == ["backup/127.0.0.1:21202": [Array("x".utf8): false]])
+        // A smaller limit on restart: what does not fit overflows.
+        let smaller = PendingDeletes(servers: 4, limitPerServer: 1)
+        smaller.nameServers(try servers())
+        _ = keep(restarted, 1, Array("y".utf8))
+        let (_, withTwo) = try reopen(directory)
+        let (_, dropped, overflowedAgain) = smaller.attach(journal3, replay: withTwo, logger: logger)
+        #expect(dropped == 1 && overflowedAgain == [1])
     }
 }

@@ -100,4 +100,45 @@ import MagentTestKit
             }
         }
     }
+
+    @Test func aPrimaryThatMissedMoreKeysThanItsListHoldsIsFlushedAndRefilledBeforeUse() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "200", "--failure-limit", "2",
+                                                                        "--kept-keys-limit", "5", "--log-level", "notice"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        let changed = (0..<30).map { "overflow:\($0)" }
+        let untouched = (0..<10).map { "untouched:\($0)" }
+        for key in changed + untouched { client.expect("set \(key) 0 0 3\r\nold\r\n", "STORED\r\n") }
+        try waitFor("the backup holding every key", timeout: 5) { try cluster.backups[0].getMany(changed + untouched).count == 40 }
+
+        try freezeUntilDown(cluster, cluster.primaries[0], name: "primary:1", probeKey: untouched[0])
+        // Six times what its list holds: most of these are not kept one by one.
+        for (index, key) in changed.enumerated() {
+            if index % 2 == 0 {
+                client.expect("set \(key) 0 0 3\r\nnew\r\n", "STORED\r\n")
+            } else {
+                client.expect("delete \(key)\r\n", "DELETED\r\n")
+            }
+        }
+        let stats = try ServerStates.read(cluster)
+        #expect(ServerStates.number(stats, "pending_deletes_dropped") >= changed.count - 5, "\(ServerStates.describe(stats))")
+        cluster.primaries[0].resume()
+        // Out of use while it is flushed and refilled: reads meanwhile come from the backup.
+        for (index, key) in changed.enumerated() {
+            client.expect("get \(key)\r\n", index % 2 == 0 ? Text.hit(key, "new") : "END\r\n")
+        }
+        try waitUntilInUse(cluster, name: "primary:1")
+        for (index, key) in changed.enumerated() {
+            client.expect("get \(key)\r\n", index % 2 == 0 ? Text.hit(key, "new") : "END\r\n")
+            let held = try cluster.primaries[0].getString(key)
+            #expect(held == nil || (index % 2 == 0 && held == "new"), "\(key): the primary still holds \(held ?? "")")
+        }
+        for key in untouched { client.expect("get \(key)\r\n", Text.hit(key, "old")) }
+        // Refilled in full: the keys nobody touched are back on it.
+        try waitFor("the untouched keys refilled", timeout: 15, interval: 0.1) {
+            try cluster.primaries[0].getMany(untouched).count == untouched.count
+        }
+        #expect(cluster.magent.process.standardError.contains("flushed (it missed more keys than its list holds)"),
+                "\(ServerStates.log(cluster))")
+    }
 }

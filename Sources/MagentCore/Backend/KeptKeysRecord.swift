@@ -9,6 +9,11 @@ enum KeptKeysRecord: Equatable, Sendable {
     case kept(server: String, key: [UInt8], missedWrite: Bool)
     /// Nothing is kept for `key` on `server` any more.
     case forgotten(server: String, key: [UInt8])
+    /// `server` missed more keys than its list holds: it is flushed and
+    /// refilled in full before it is used again.
+    case overflowed(server: String)
+    /// `server` was flushed: nothing is kept for it, and it is not overflowed.
+    case cleared(server: String)
 
     /// The first line of every journal: what it is, and its format version.
     static let header: [UInt8] = Array("magent-kept-keys 1\n".utf8)
@@ -29,6 +34,10 @@ enum KeptKeysRecord: Equatable, Sendable {
         case .forgotten(let server, let key):
             body = Array("F \(server) ".utf8)
             Self.appendEncoded(key, to: &body)
+        case .overflowed(let server):
+            body = Array("O \(server)".utf8)
+        case .cleared(let server):
+            body = Array("C \(server)".utf8)
         }
         var line = Self.hex(Self.checksum(body[...]))
         line.append(UInt8(ascii: " "))
@@ -52,6 +61,10 @@ enum KeptKeysRecord: Equatable, Sendable {
         case ([UInt8(ascii: "F")], 3):
             guard !fields[1].isEmpty, let key = Self.decoded(fields[2]), !key.isEmpty else { return nil }
             self = .forgotten(server: String(decoding: fields[1], as: UTF8.self), key: key)
+        case ([UInt8(ascii: "O")], 2), ([UInt8(ascii: "C")], 2):
+            guard !fields[1].isEmpty else { return nil }
+            let server = String(decoding: fields[1], as: UTF8.self)
+            self = fields[0].first == UInt8(ascii: "O") ? .overflowed(server: server) : .cleared(server: server)
         default:
             return nil
         }

@@ -6,6 +6,8 @@
 struct KeptKeysReplay: Equatable {
     /// Per server name: each kept key and whether what it missed was a write.
     var kept: [String: [[UInt8]: Bool]] = [:]
+    /// Servers whose list overflowed and that were not flushed since.
+    var overflowed: Set<String> = []
     /// Lines whose checksum or form was wrong (skipped).
     var damagedLines = 0
     /// The last line had no newline: cut short by a crash (skipped).
@@ -47,6 +49,11 @@ struct KeptKeysReplay: Equatable {
         case .forgotten(let server, let key):
             kept[server]?.removeValue(forKey: key)
             if kept[server]?.isEmpty == true { kept.removeValue(forKey: server) }
+        case .overflowed(let server):
+            overflowed.insert(server)
+        case .cleared(let server):
+            kept.removeValue(forKey: server)
+            overflowed.remove(server)
         }
     }
 }

@@ -33,6 +33,8 @@ public final class PendingDeletes: Sendable {
         var logger: Logger?
         /// By server id: the name the journal knows it by.
         var names: [String?]
+        /// Servers whose list was full when a key had to be kept.
+        var overflowed: Set<Int> = []
 
         /// Writes `record` for `server` to the journal, if there is one.
         mutating func journal(_ record: (String) -> KeptKeysRecord, server: Int) {
@@ -49,6 +51,7 @@ public final class PendingDeletes: Sendable {
             for (server, list) in entries.enumerated() {
                 guard let name = names[server] else { continue }
                 for (key, entry) in list { records.append(.kept(server: name, key: key, missedWrite: entry.missedWrite)) }
+                if overflowed.contains(server) { records.append(.overflowed(server: name)) }
             }
             if let failure = journal.rewrite(records) { logger?.error("kept-keys journal off: \(failure)") }
         }
@@ -56,11 +59,15 @@ public final class PendingDeletes: Sendable {
         /// An entry of `server` is gone.
         mutating func forgotten(server: Int, key: [UInt8]) {
             total -= 1
-            if total == 0, let journal {
-                if let failure = journal.truncate() { logger?.error("kept-keys journal off: \(failure)") }
-                return
-            }
+            if truncateIfEmpty() { return }
             journal({ .forgotten(server: $0, key: key) }, server: server)
+        }
+
+        /// Nothing kept and nothing overflowed: the journal goes back to its header.
+        mutating func truncateIfEmpty() -> Bool {
+            guard total == 0, overflowed.isEmpty, let journal else { return false }
+            if let failure = journal.truncate() { logger?.error("kept-keys journal off: \(failure)") }
+            return true
         }
     }
 
@@ -81,8 +88,11 @@ public final class PendingDeletes: Sendable {
     }
 
     /// `server` missed a delete (`missedWrite` false) or a write of `key`; the
-    /// latest one it missed is what is kept.
-    func add(server: Int, key: UnsafeRawBufferPointer, missedWrite: Bool = false) {
+    /// latest one it missed is what is kept. Returns false when the server's
+    /// list is full: the key is dropped and counted, and the server must be
+    /// flushed and refilled before it is used again (ServerHealth.keptKeysOverflowed).
+    @discardableResult
+    func add(server: Int, key: UnsafeRawBufferPointer, missedWrite: Bool = false) -> Bool {
         let stored = keys.withLock { lists -> Bool in
             let owned = Array(key)
             if var entry = lists.entries[server][owned] {
@@ -95,7 +105,10 @@ public final class PendingDeletes: Sendable {
                 if changed { lists.journal({ .kept(server: $0, key: owned, missedWrite: missedWrite) }, server: server) }
                 return true
             }
-            guard lists.entries[server].count < limitPerServer else { return false }
+            guard lists.entries[server].count < limitPerServer else {
+                if lists.overflowed.insert(server).inserted { lists.journal({ .overflowed(server: $0) }, server: server) }
+                return false
+            }
             lists.entries[server][owned] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
             lists.total += 1
             counts.add(server, 1)
@@ -104,6 +117,21 @@ public final class PendingDeletes: Sendable {
             return true
         }
         if !stored { overflows.add(1) }
+        return stored
+    }
+
+    /// `server` was flushed: everything kept for it is forgotten, and it is
+    /// no longer overflowed.
+    func clear(server: Int) {
+        keys.withLock { lists in
+            let list = lists.entries[server]
+            lists.entries[server] = [:]
+            lists.total -= list.count
+            counts.add(server, -list.count)
+            writeCounts.add(server, -writeCounts.value(server))
+            lists.overflowed.remove(server)
+            if !lists.truncateIfEmpty() { lists.journal({ .cleared(server: $0) }, server: server) }
+        }
     }
 
     func contains(server: Int, key: UnsafeRawBufferPointer) -> Bool {
@@ -211,7 +239,7 @@ public final class PendingDeletes: Sendable {
     /// servers, and from now on writes every change to `journal`, which is
     /// first rewritten with exactly what is kept. Returns the keys taken and
     /// those dropped: of servers no longer configured, or past the limit.
-    func attach(_ journal: KeptKeysJournal, replay: KeptKeysReplay, logger: Logger) -> (restored: Int, dropped: Int) {
+    func attach(_ journal: KeptKeysJournal, replay: KeptKeysReplay, logger: Logger) -> (restored: Int, dropped: Int, overflowed: [Int]) {
         keys.withLock { lists in
             var restored = 0
             var dropped = 0
@@ -230,6 +258,7 @@ public final class PendingDeletes: Sendable {
                     }
                     guard lists.entries[server].count < limitPerServer else {
                         dropped += 1
+                        lists.overflowed.insert(server)
                         continue
                     }
                     lists.entries[server][key] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
@@ -239,10 +268,11 @@ public final class PendingDeletes: Sendable {
                     restored += 1
                 }
             }
+            for name in replay.overflowed { if let server = ids[name] { lists.overflowed.insert(server) } }
             lists.journal = journal
             lists.logger = logger
             lists.compact()
-            return (restored, dropped)
+            return (restored, dropped, lists.overflowed.sorted())
         }
     }
 }

@@ -7,6 +7,7 @@ public final class ServerHealth: Sendable {
     private let down = Atomic<Bool>(false)
     private let recovering = Atomic<Bool>(false)
     private let resyncing = Atomic<Bool>(false)
+    private let overflowed = Atomic<Bool>(false)
     private let consecutiveFailures = Atomic<Int>(0)
     private let metaGets = Atomic<Bool>(false)
     /// The pid its last identity check read (0: none yet).
@@ -50,6 +51,16 @@ public final class ServerHealth: Sendable {
 
     func markResynced() { resyncing.store(false, ordering: .relaxed) }
 
+    /// More keys were missed than its kept list holds (PendingDeletes'
+    /// limit): which of its copies are old is no longer known, so it is out
+    /// of use (reads and writes go to the other copy) until the refiller has
+    /// flushed it and refills it in full.
+    public var keptKeysOverflowed: Bool { overflowed.load(ordering: .relaxed) }
+
+    func markKeptKeysOverflowed() { overflowed.store(true, ordering: .relaxed) }
+
+    func clearKeptKeysOverflowed() { overflowed.store(false, ordering: .relaxed) }
+
     /// The server's `stats` named a memcached that answers meta commands
     /// (1.6 or later): plain gets go to it as `mg`, which memcached answers
     /// in one write per batch instead of one write per get.
@@ -86,8 +97,8 @@ public final class ServerHealth: Sendable {
         if process.load(ordering: .sequentiallyConsistent) != pid { process.store(pid, ordering: .sequentiallyConsistent) }
     }
 
-    /// "up", "down" or "recovering", for stats and logs.
-    public var stateName: String { !isUp ? "down" : isRecovering ? "recovering" : "up" }
+    /// "up", "down", "overflowed" (out of use until flushed) or "recovering", for stats and logs.
+    public var stateName: String { !isUp ? "down" : keptKeysOverflowed ? "overflowed" : isRecovering ? "recovering" : "up" }
 
     /// Returns true for the call that started the recovery.
     @discardableResult

@@ -40,7 +40,21 @@ final class ServerRefiller: @unchecked Sendable {
             let now = MonotonicClock.milliseconds()
             let settle = generation.configuration.settleMilliseconds
             let settled = topology.members.filter { $0.health.hasSettled(now: now, settleMilliseconds: settle) }
-            for server in settled where server.health.isResyncing {
+            // It missed more keys than its list holds: which of its copies
+            // are old is not known, so it is emptied and refilled in full.
+            for server in settled where server.health.keptKeysOverflowed {
+                do {
+                    try flushAll(server)
+                    context.pendingDeletes.clear(server: server.id)
+                    server.health.markResynced()
+                    _ = server.health.markRecovering()
+                    server.health.clearKeptKeysOverflowed()
+                    log.notice("\(topology.describe(server)): flushed (it missed more keys than its list holds); refilling it in full")
+                } catch {
+                    log.info("\(topology.describe(server)): not flushed yet (\(error))")
+                }
+            }
+            for server in settled where server.health.isResyncing && !server.health.keptKeysOverflowed {
                 do {
                     let missed = context.pendingDeletes.count(server: server.id)
                     try applyPendingDeletes(on: server, over: connect(server))
@@ -51,14 +65,15 @@ final class ServerRefiller: @unchecked Sendable {
                 }
             }
             // Keys a server in use missed (a request to it failed, it was not marked down).
-            for server in settled where !server.health.isRecovering && context.pendingDeletes.count(server: server.id) > 0 {
+            for server in settled where !server.health.isRecovering && !server.health.keptKeysOverflowed
+                && context.pendingDeletes.count(server: server.id) > 0 {
                 do {
                     try applyKeptKeys(on: server, in: topology)
                 } catch {
                     log.info("\(topology.describe(server)): kept keys not applied yet (\(error))")
                 }
             }
-            for server in settled where server.health.isRecovering {
+            for server in settled where server.health.isRecovering && !server.health.keptKeysOverflowed {
                 do {
                     try refill(server, in: generation)
                     server.health.markRecovered()
@@ -69,6 +84,16 @@ final class ServerRefiller: @unchecked Sendable {
                 }
             }
             usleep(100_000)
+        }
+    }
+
+    /// Empties `server` (its kept list overflowed).
+    private func flushAll(_ server: BackendServer) throws {
+        let connection = try connect(server)
+        try connection.send(Array("flush_all\r\n".utf8))
+        let reply = try connection.readLine()
+        guard reply.elementsEqual("OK".utf8) else {
+            throw BlockingConnection.Failure(description: "flush_all answered \(String(decoding: reply, as: UTF8.self))")
         }
     }
 

@@ -36,6 +36,7 @@ public struct CommandLineParser: Sendable {
         "drain-timeout": .setting(.drainTimeout),
         "flush-all": .setting(.flushAll),
         "state-dir": .setting(.stateDirectory),
+        "kept-keys-limit": .setting(.keptKeysLimit),
     ]
 
     private static func takesValue(_ option: Option) -> Bool {

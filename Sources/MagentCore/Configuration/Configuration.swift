@@ -69,6 +69,9 @@ public struct Configuration: Sendable, Equatable {
     /// --state-dir: where the keys each server missed are journaled, so a
     /// restarted proxy still repairs them (KeptKeysJournal); nil: memory only.
     public var stateDirectory: String? = nil
+    /// --kept-keys-limit: keys kept per server (PendingDeletes); past it the
+    /// server is flushed and refilled in full before it is used again.
+    public var keptKeysLimit = 100_000
 
     public init() {}
 

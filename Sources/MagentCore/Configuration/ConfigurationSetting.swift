@@ -32,6 +32,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     case drainTimeout = "drain-timeout"
     case flushAll = "flush-all"
     case stateDirectory = "state-dir"
+    case keptKeysLimit = "kept-keys-limit"
 
     /// The name in the configuration file (`name = value`).
     public var fileName: String { rawValue }
@@ -71,7 +72,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
     public var needsRestart: Bool {
         switch self {
         case .port, .listen, .unixSocket, .maxConnections, .threads, .user, .group, .foreground, .connectionsPerServer,
-             .metricsPort, .metricsAddress, .clientTimeout, .maxValueSize, .stateDirectory: true
+             .metricsPort, .metricsAddress, .clientTimeout, .maxValueSize, .stateDirectory, .keptKeysLimit: true
         default: false
         }
     }
@@ -167,6 +168,9 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .stateDirectory:
             guard !value.isEmpty else { return "a directory" }
             configuration.stateDirectory = value
+        case .keptKeysLimit:
+            guard let count = Int(value), count > 0, count <= 100_000_000 else { return "a number from 1 to 100000000" }
+            configuration.keptKeysLimit = count
         }
         return nil
     }
@@ -204,6 +208,7 @@ public enum ConfigurationSetting: String, CaseIterable, Sendable {
         case .drainTimeout: "\(configuration.drainTimeoutMilliseconds)"
         case .flushAll: configuration.flushAll.rawValue
         case .stateDirectory: configuration.stateDirectory ?? "(none)"
+        case .keptKeysLimit: "\(configuration.keptKeysLimit)"
         }
     }
 }

@@ -37,6 +37,7 @@ public enum UsageText {
           --drain-timeout ms, set how long SIGTERM lets open clients finish before exiting, default is 5000 (0 at once)
           --flush-all mode, all (flush_all empties every primary and backup) or refuse (answered with an error), default is all
           --state-dir dir, keep the keys each server missed in a journal there, so a restart still repairs them, default is off
+          --kept-keys-limit number, set keys kept per server while it is away; past it the server is flushed and refilled, default is 100000
 
         """
     }

@@ -152,13 +152,23 @@ final class JobExecutor {
     }
 
     /// What the job's servers look like now.
+    /// A key `server` missed did not fit its kept list: it is out of use
+    /// until the refiller has flushed it (see ServerHealth.keptKeysOverflowed).
+    private func keptKeysOverflowed(_ server: Int) {
+        let known = worker.topology.known[server]
+        guard !known.health.keptKeysOverflowed else { return }
+        known.health.markKeptKeysOverflowed()
+        worker.context.logger.notice("\(worker.topology.describe(known)): missed more keys than its list holds "
+                                     + "(\(worker.context.pendingDeletes.limitPerServer)); out of use until flushed and refilled")
+    }
+
     func status(_ route: Route) -> RouteStatus {
         var status = RouteStatus()
         status.missFailoverAlways = worker.settings.missFailoverAlways
         guard route.primary >= 0 else { return status }
         let known = worker.topology.known
         let primary = known[route.primary].health
-        status.primaryUp = primary.isUp
+        status.primaryUp = primary.isUp && !primary.keptKeysOverflowed
         // Not yet known to be the process it was (a connection failed or
         // closed): its misses may be keys a restart lost.
         status.primaryRecovering = primary.isRecovering || primary.mayHaveRestarted
@@ -167,7 +177,7 @@ final class JobExecutor {
         if route.hasBackup {
             let backup = known[route.backup].health
             status.hasBackup = true
-            status.backupUp = backup.isUp
+            status.backupUp = backup.isUp && !backup.keptKeysOverflowed
             status.backupAnswersMetaGets = backup.answersMetaGets
         }
         return status
@@ -236,7 +246,9 @@ final class JobExecutor {
     private func silentWriteAnswered(_ entry: PendingReply, _ line: ReplyLine?) {
         let failed = line == nil || line == .error || line == .unknownCommand
         let kept = worker.context.pendingDeletes
-        silentWrites.finish(entry.job, failed: failed) { server, key in kept.add(server: server, key: key, missedWrite: true) }
+        silentWrites.finish(entry.job, failed: failed) { server, key in
+            if !kept.add(server: server, key: key, missedWrite: true) { keptKeysOverflowed(server) }
+        }
     }
 
     private func record(_ entry: PendingReply) -> JobRecord? {
@@ -323,10 +335,14 @@ final class JobExecutor {
             worker.counters.add(counter)
         case .keepDelete(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
-            if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes) }
+            if server >= 0 && !worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes) {
+                keptKeysOverflowed(server)
+            }
         case .keepMissedWrite(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
-            if server >= 0 { worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes, missedWrite: true) }
+            if server >= 0 && !worker.context.pendingDeletes.add(server: server, key: record.key.readableBytes, missedWrite: true) {
+                keptKeysOverflowed(server)
+            }
         case .keptKeyWritten(let role):
             let server = role == .primary ? record.route.primary : record.route.backup
             // The refiller gives the server the other copy's state (which holds

@@ -102,6 +102,7 @@ final class ConfigurationReloader {
         next.clientTimeoutMilliseconds = running.clientTimeoutMilliseconds
         next.maxValueSize = running.maxValueSize
         next.stateDirectory = running.stateDirectory
+        next.keptKeysLimit = running.keptKeysLimit
         next.configurationFile = running.configurationFile
     }
 }

@@ -21,7 +21,7 @@ public final class ProxyContext: Sendable {
         self.configuration = configuration
         stats = ProxyStats(workers: configuration.threads, servers: ServerRegistry.capacity)
         logger = Logger(level: configuration.logLevel, syslog: configuration.syslog)
-        pendingDeletes = PendingDeletes(servers: ServerRegistry.capacity)
+        pendingDeletes = PendingDeletes(servers: ServerRegistry.capacity, limitPerServer: configuration.keptKeysLimit)
         keysBeingCopied = KeysBeingCopied(servers: ServerRegistry.capacity)
         versionReply = Array(MagentVersion.versionReply.utf8)
         current = ThreadLock(generation)

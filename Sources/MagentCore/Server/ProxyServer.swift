@@ -111,7 +111,12 @@ public enum ProxyServer {
         }
         if replay.damagedLines > 0 { log.error("\(journal.path): \(replay.damagedLines) damaged lines skipped") }
         if replay.tornLastLine { log.notice("\(journal.path): its last line was cut short (a crash while writing it); skipped") }
-        let (restored, dropped) = context.pendingDeletes.attach(journal, replay: replay, logger: log)
+        let (restored, dropped, overflowed) = context.pendingDeletes.attach(journal, replay: replay, logger: log)
+        let topology = context.generation.topology
+        for id in overflowed {
+            topology.known[id].health.markKeptKeysOverflowed()
+            log.notice("\(topology.describe(topology.known[id])): missed more keys than its list holds; flushed and refilled before use")
+        }
         journal.startSyncing()
         if let failure = journal.failure { log.error("kept-keys journal off: \(failure)") }
         log.notice("\(journal.path): \(restored) keys kept for their servers restored"

@@ -8,7 +8,7 @@ public struct StatsSnapshot: Sendable {
         /// 1-based position in its own list (-s or -b).
         public var index: Int
         public var address: String
-        /// "up", "down" or "recovering".
+        /// "up", "down", "overflowed" or "recovering" (ServerHealth.stateName).
         public var state: String
         public var counters: [ServerCounter: Int]
         public var idleConnections: Int
