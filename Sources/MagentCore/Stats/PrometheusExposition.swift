@@ -52,8 +52,8 @@ public enum PrometheusExposition {
                 sample(name, labels: labels(server), value(server))
             }
         }
-        perServer("server_up", "gauge", "1 when the server is in use (up or recovering), 0 when marked down.") {
-            $0.state == "down" ? 0 : 1
+        perServer("server_up", "gauge", "1 when the server is in use (up or recovering), 0 when marked down or overflowed.") {
+            $0.state == "down" || $0.state == "overflowed" ? 0 : 1
         }
         perServer("server_recovering", "gauge", "1 while the server is being refilled after a restart or an outage.") {
             $0.state == "recovering" ? 1 : 0

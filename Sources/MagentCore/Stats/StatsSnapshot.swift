@@ -49,7 +49,8 @@ public struct StatsSnapshot: Sendable {
 
     /// Keys asked for that came back empty.
     public var getMisses: Int { Swift.max(0, (counters[.getKeys] ?? 0) - (counters[.getHits] ?? 0)) }
-    public var serversUp: Int { servers.filter { $0.state != "down" }.count }
+    /// In use: not marked down, and not out of use until flushed.
+    public var serversUp: Int { servers.filter { $0.state != "down" && $0.state != "overflowed" }.count }
 
     /// Requests of `command`.
     public func count(_ command: Command) -> Int { commands.first { $0.command == command }?.count ?? 0 }
