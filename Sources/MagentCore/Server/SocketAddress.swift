@@ -47,6 +47,30 @@ public struct SocketAddress: @unchecked Sendable {
         return address
     }
 
+    /// The address as numbers ("10.0.0.5:11211", "[::1]:11211"), for log
+    /// lines about a host name that now resolves elsewhere.
+    public var numericText: String {
+        guard family == AF_INET || family == AF_INET6 else { return "?" }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let status = withSockaddr { getnameinfo($0, $1, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                                                NI_NUMERICHOST | NI_NUMERICSERV) }
+        guard status == 0 else { return "?" }
+        let hostText = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let serviceText = String(decoding: service.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return family == AF_INET6 ? "[\(hostText)]:\(serviceText)" : "\(hostText):\(serviceText)"
+    }
+
+    /// The same address: the same bytes over the same length.
+    public func sameAddress(as other: SocketAddress) -> Bool {
+        guard length == other.length else { return false }
+        return withUnsafeBytes(of: storage) { mine in
+            withUnsafeBytes(of: other.storage) { theirs in
+                mine.prefix(Int(length)).elementsEqual(theirs.prefix(Int(length)))
+            }
+        }
+    }
+
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
