@@ -19,6 +19,9 @@ final class HostsFixture {
     let directory: String
     let hostsPath: String
     let magent: Magent
+    /// The first memcached's curr_connections before the proxy started (the
+    /// test's own connection that asks included).
+    let firstConnectionsAlone: Int
 
     /// Whether this machine lets a child bind-mount over /etc/hosts in a
     /// mount namespace of its own (root, `unshare` present and allowed).
@@ -59,6 +62,7 @@ final class HostsFixture {
         do {
             try first.set(Self.key, "first")
             try second.set(Self.key, "second")
+            firstConnectionsAlone = try first.stat("curr_connections")
             directory = try Environment.temporaryDirectory()
             hostsPath = "\(directory)/hosts"
             try Self.rewrite(hostsPath, "127.0.0.1 \(Self.name)\n")
@@ -140,12 +144,35 @@ struct HostResolutionTests {
         try fixture.waitForValue("second", timeout: 10)
         #expect(fixture.magent.process.standardError.contains(fixture.movedLine))
 
+        // The connections to the old address, idle at the move, close.
+        try waitFor("the proxy's connections to 127.0.0.1 to close", timeout: 10,
+                    detail: { "curr_connections \((try? fixture.first.stat("curr_connections")) ?? -1), \(fixture.firstConnectionsAlone) alone" }) {
+            try fixture.first.stat("curr_connections") <= fixture.firstConnectionsAlone
+        }
+
         // New requests go to the new address only.
         let client = try fixture.magent.client()
         defer { client.close() }
         client.expect("set after 0 0 1\r\nx\r\n", "STORED\r\n")
         #expect(try fixture.second.getString("after") == "x")
         #expect(try fixture.first.getString("after") == nil)
+
+        // Back to the first, with requests pipelined across the SIGHUP: every
+        // one is answered, from one address or the other.
+        try fixture.pointName(at: "127.0.0.1")
+        let gets = String(repeating: "get \(HostsFixture.key)\r\n", count: 100)
+        try client.send(gets)
+        fixture.magent.process.signal(SIGHUP)
+        try client.send(gets)
+        for index in 0..<200 {
+            let reply = text(try client.readRetrieval())
+            guard reply == "VALUE where 0 5\r\nfirst\r\nEND\r\n" || reply == "VALUE where 0 6\r\nsecond\r\nEND\r\n" else {
+                Issue.record("reply \(index) across the SIGHUP: \(reply)")
+                break
+            }
+        }
+        try fixture.waitForValue("first", timeout: 10)
+        #expect(fixture.magent.process.standardError.contains("now resolves to 127.0.0.1:\(fixture.first.port) (was 127.0.0.2:\(fixture.first.port))"))
     }
 
     @Test func aFailedProbeLooksTheNameUpAgain() throws {
