@@ -9,14 +9,14 @@ import Glibc
 
 final class ServerResolver {
     /// One lookup's answer, handed from the thread that made it to the main thread.
-    private struct Answer {
+    private struct Answer: Sendable {
         var server: BackendServer
         var sequence: Int
         var result: Result<SocketAddress, StartupError>
     }
 
     /// What a background lookup thread needs, passed to it retained.
-    private final class Lookup: @unchecked Sendable {  // lets only; read by the lookup thread
+    private final class Lookup: Sendable {
         let server: BackendServer
         let sequence: Int
         let answers: ThreadLock<[Answer]>
