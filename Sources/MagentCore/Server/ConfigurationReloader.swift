@@ -37,7 +37,8 @@ final class ConfigurationReloader {
 
     private func reloadFile() {
         guard let source, let path = context.configuration.configurationFile else {
-            log.notice("SIGHUP: no configuration file (-c), nothing to reload; host names looked up again")
+            let names = context.generation.topology.members.contains { $0.address.isHostName }
+            log.notice("SIGHUP: no configuration file (-c), nothing to reload" + (names ? "; host names looked up again" : ""))
             return
         }
         let read: Configuration
