@@ -30,20 +30,38 @@ import Testing
         let first = try resolve("127.0.0.1", 11211)
         let resolved = ResolvedAddress(first)
         #expect(resolved.generation == 0)
-        #expect(resolved.update(to: try resolve("127.0.0.1", 11211)) == nil, "the same address again")
+        #expect(resolved.update(toOneOf: [try resolve("127.0.0.1", 11211)]) == nil, "the same address again")
+        #expect(resolved.update(toOneOf: []) == nil, "nothing found: kept")
         #expect(resolved.generation == 0)
 
-        let previous = resolved.update(to: try resolve("127.0.0.2", 11211))
+        let previous = resolved.update(toOneOf: [try resolve("127.0.0.2", 11211)])
         #expect(previous?.numericText == "127.0.0.1:11211")
         #expect(resolved.generation == 1)
         #expect(resolved.address.numericText == "127.0.0.2:11211")
 
         // Another port is another address too.
-        #expect(resolved.update(to: try resolve("127.0.0.2", 11212)) != nil)
+        #expect(resolved.update(toOneOf: [try resolve("127.0.0.2", 11212)]) != nil)
         #expect(resolved.generation == 2)
         let (address, generation) = resolved.snapshot()
         #expect(address.numericText == "127.0.0.2:11212")
         #expect(generation == 2)
+    }
+
+    @Test func aNameWithSeveralAddressesStaysWhileItsAddressIsAmongThem() throws {
+        let resolved = ResolvedAddress(try resolve("127.0.0.2", 1))
+        // Round-robin order: the current address second this time.
+        #expect(resolved.update(toOneOf: [try resolve("127.0.0.3", 1), try resolve("127.0.0.2", 1)]) == nil)
+        #expect(resolved.generation == 0)
+        // Gone from the list: the first one found is taken.
+        #expect(resolved.update(toOneOf: [try resolve("127.0.0.4", 1), try resolve("127.0.0.3", 1)])?.numericText == "127.0.0.2:1")
+        #expect(resolved.address.numericText == "127.0.0.4:1")
+        #expect(resolved.generation == 1)
+    }
+
+    @Test func resolveAllKeepsTheResolversOrder() throws {
+        let all = try SocketAddress.resolveAll(host: "127.0.0.1", port: 5).get()
+        #expect(all.map(\.numericText) == ["127.0.0.1:5"])
+        #expect(try resolve("127.0.0.1", 5).sameAddress(as: all[0]))
     }
 
     @Test func numericText() throws {

@@ -22,13 +22,16 @@ public final class ResolvedAddress: Sendable {
         current.withLock { ($0, changes.load(ordering: .relaxed)) }
     }
 
-    /// Stores `address` if it differs from the current one, bumping the
-    /// generation. Returns the address it replaced, or nil when unchanged.
-    func update(to address: SocketAddress) -> SocketAddress? {
+    /// What a new lookup of the name found (in the resolver's order): the
+    /// current address stays while it is one of them, so a name with several
+    /// addresses in a rotating order does not move on every lookup; otherwise
+    /// the first is stored and the generation bumped. Returns the address it
+    /// replaced, or nil when unchanged.
+    func update(toOneOf addresses: [SocketAddress]) -> SocketAddress? {
         current.withLock { stored in
-            guard !stored.sameAddress(as: address) else { return nil }
+            guard let first = addresses.first, !addresses.contains(where: { $0.sameAddress(as: stored) }) else { return nil }
             let previous = stored
-            stored = address
+            stored = first
             changes.add(1, ordering: .sequentiallyConsistent)
             return previous
         }

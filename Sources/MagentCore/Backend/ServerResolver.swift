@@ -12,7 +12,7 @@ final class ServerResolver {
     private struct Answer: Sendable {
         var server: BackendServer
         var sequence: Int
-        var result: Result<SocketAddress, StartupError>
+        var result: Result<[SocketAddress], StartupError>
     }
 
     /// What a background lookup thread needs, passed to it retained.
@@ -28,7 +28,7 @@ final class ServerResolver {
         }
 
         func run() {
-            let result = SocketAddress.resolve(host: server.address.resolvableHost, port: server.address.port)
+            let result = SocketAddress.resolveAll(host: server.address.resolvableHost, port: server.address.port)
             let answer = Answer(server: server, sequence: sequence, result: result)
             answers.withLock { $0.append(answer) }
         }
@@ -61,7 +61,7 @@ final class ServerResolver {
     func resolveNow(_ servers: [BackendServer], in topology: ServerTopology) {
         for server in servers where server.address.isHostName {
             nextSequence += 1
-            let result = SocketAddress.resolve(host: server.address.resolvableHost, port: server.address.port)
+            let result = SocketAddress.resolveAll(host: server.address.resolvableHost, port: server.address.port)
             apply(Answer(server: server, sequence: nextSequence, result: result), in: topology, background: false)
         }
     }
@@ -114,10 +114,10 @@ final class ServerResolver {
                 log.error("\(name): \(error.description); keeping \(server.socketAddress.numericText)")
             }
             unresolvable[server.id] = true
-        case .success(let address):
+        case .success(let addresses):
             unresolvable[server.id] = false
-            guard let previous = server.resolved.update(to: address) else { return }
-            moved(server, from: previous, to: address, in: topology, name: name)
+            guard let previous = server.resolved.update(toOneOf: addresses) else { return }
+            moved(server, from: previous, to: server.socketAddress, in: topology, name: name)
         }
     }
 

@@ -11,23 +11,35 @@ public struct SocketAddress: @unchecked Sendable {
 
     /// Resolves a host name or numeric address (first result). `passive` for binding.
     public static func resolve(host: String, port: Int, passive: Bool = false) -> Result<SocketAddress, StartupError> {
+        resolveAll(host: host, port: port, passive: passive).map { $0[0] }
+    }
+
+    /// Every address a host name resolves to, in the resolver's order (never empty on success).
+    public static func resolveAll(host: String, port: Int, passive: Bool = false) -> Result<[SocketAddress], StartupError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         if passive { hints.ai_flags = AI_PASSIVE }
         var results: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(host, String(port), &hints, &results)
-        guard status == 0, let first = results else {
+        guard status == 0, results != nil else {
             let reason = status == 0 ? "no address" : String(cString: gai_strerror(status))
             return .failure(StartupError("cannot resolve \(host): \(reason)"))
         }
         defer { freeaddrinfo(results) }
-        var address = SocketAddress()
-        withUnsafeMutableBytes(of: &address.storage) { raw in
-            raw.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        var addresses: [SocketAddress] = []
+        var next = results
+        while let entry = next, addresses.count < 64 {
+            var address = SocketAddress()
+            let length = Swift.min(Int(entry.pointee.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
+            withUnsafeMutableBytes(of: &address.storage) { raw in
+                raw.copyMemory(from: UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: length))
+            }
+            address.length = socklen_t(length)
+            addresses.append(address)
+            next = entry.pointee.ai_next
         }
-        address.length = first.pointee.ai_addrlen
-        return .success(address)
+        return .success(addresses)
     }
 
     public static func unix(path: String) -> SocketAddress? {
