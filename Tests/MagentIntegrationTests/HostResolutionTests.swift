@@ -175,6 +175,33 @@ struct HostResolutionTests {
         #expect(fixture.magent.process.standardError.contains("now resolves to 127.0.0.1:\(fixture.first.port) (was 127.0.0.2:\(fixture.first.port))"))
     }
 
+    @Test func aServerThatMovedRecoversFromItsBackup() throws {
+        let backup = try Memcached()
+        defer { backup.stop() }
+        let fixture = try HostsFixture { server, _ in ["-s", server, "-b", backup.address] }
+        defer { fixture.stop() }
+        let client = try fixture.magent.client()
+        defer { client.close() }
+        client.expect("set kept 0 0 4\r\nkept\r\n", "STORED\r\n")
+        try waitFor("the backup's copy", timeout: 5) { try backup.getString("kept") == "kept" }
+        #expect(try fixture.second.getString("kept") == nil)
+
+        try fixture.pointName(at: "127.0.0.2")
+        fixture.magent.process.signal(SIGHUP)
+        try waitFor("the move to be logged", timeout: 10, detail: { fixture.magent.process.standardError }) {
+            fixture.magent.process.standardError.contains(fixture.movedLine + ", recovering")
+        }
+        // The new address has never seen the key: its miss is asked of the backup,
+        // and the refill copies the key there.
+        #expect(fixture.readThroughProxy("kept") == "kept")
+        try waitFor("the key at the new address", timeout: 10, detail: { fixture.magent.process.standardError }) {
+            try fixture.second.getString("kept") == "kept"
+        }
+        try waitFor("the refill to end", timeout: 10, detail: { fixture.magent.process.standardError }) {
+            fixture.magent.process.standardError.contains("is up: refilled")
+        }
+    }
+
     @Test func aFailedProbeLooksTheNameUpAgain() throws {
         let fixture = try HostsFixture { server, _ in ["-s", server] }
         defer { fixture.stop() }
