@@ -175,6 +175,29 @@ struct HostResolutionTests {
         #expect(fixture.magent.process.standardError.contains("now resolves to 127.0.0.1:\(fixture.first.port) (was 127.0.0.2:\(fixture.first.port))"))
     }
 
+    @Test func aServerAddedBackByAReloadIsLookedUpAgain() throws {
+        let other = try Memcached()
+        defer { other.stop() }
+        let fixture = try HostsFixture { server, directory in
+            ["-c", try Environment.writeConfiguration(["server = \(server)"], in: directory)]
+        }
+        defer { fixture.stop() }
+        try fixture.waitForValue("first", timeout: 5)
+        let named = "server = \(HostsFixture.name):\(fixture.first.port)"
+
+        // Removed, the name moves, added back: the proxy reuses the server it knew, at the new address.
+        _ = try Environment.writeConfiguration(["server = \(other.address)"], in: fixture.directory)
+        fixture.magent.process.signal(SIGHUP)
+        try waitFor("the named server's removal", timeout: 10, detail: { fixture.magent.process.standardError }) {
+            fixture.magent.process.standardError.components(separatedBy: "] reloaded ").count >= 2
+        }
+        try fixture.pointName(at: "127.0.0.2")
+        _ = try Environment.writeConfiguration([named], in: fixture.directory)
+        fixture.magent.process.signal(SIGHUP)
+        try fixture.waitForValue("second", timeout: 10)
+        #expect(fixture.magent.process.standardError.contains(fixture.movedLine))
+    }
+
     @Test func aServerThatMovedRecoversFromItsBackup() throws {
         let backup = try Memcached()
         defer { backup.stop() }

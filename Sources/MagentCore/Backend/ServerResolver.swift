@@ -103,7 +103,7 @@ final class ServerResolver {
 
     private func apply(_ answer: Answer, in topology: ServerTopology, background: Bool) {
         let server = answer.server
-        // A server a reload removed is looked up again if it is ever added back.
+        // A server a reload removed meanwhile is looked up again by the SIGHUP that adds it back.
         guard topology.contains(server), answer.sequence > applied[server.id] else { return }
         applied[server.id] = answer.sequence
         let name = topology.describe(server)

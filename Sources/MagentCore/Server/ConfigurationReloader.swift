@@ -25,14 +25,15 @@ final class ConfigurationReloader {
 
     private var log: Logger { context.logger }
 
-    /// SIGHUP: the file, then the host names of the servers that were in use
-    /// before and still are (new ones were looked up just now). This runs
-    /// even when the server lists did not change and the topology was kept.
+    /// SIGHUP: the file, then the host names of the servers in use that were
+    /// known before it (kept, or added back after a reload removed them; new
+    /// ones were looked up just now). This runs even when the server lists did
+    /// not change and the topology was kept.
     func reload() {
-        let before = context.generation.topology
+        let knownBefore = context.generation.topology.known.count
         reloadFile()
         let topology = context.generation.topology
-        resolver.resolveNow(topology.members.filter { before.contains($0) }, in: topology)
+        resolver.resolveNow(topology.members.filter { $0.id < knownBefore }, in: topology)
     }
 
     private func reloadFile() {
