@@ -22,7 +22,7 @@ public final class Memcached {
         for attempt in 0..<3 {
             let port = try (attempt == 0 ? requestedPort : nil) ?? Ports.free()
             let child = try Self.spawn(port: port, listen: listen, directory: directory, extra: extraArguments)
-            if waitUntil(timeout: 10, { !child.isRunning || Sockets.accepts(port: port) }) && child.isRunning {
+            if waitUntil(timeout: 10, { !child.isRunning || Sockets.accepts(host: Self.reachedAt(listen), port: port) }) && child.isRunning {
                 self.port = port
                 self.process = child
                 return
@@ -45,7 +45,7 @@ public final class Memcached {
     public func restart() throws {
         process.stop(grace: Self.stopGrace)
         let child = try Self.spawn(port: port, listen: listenAddresses, directory: directory, extra: extraArguments)
-        guard waitUntil(timeout: 10, { !child.isRunning || Sockets.accepts(port: port) }), child.isRunning else {
+        guard waitUntil(timeout: 10, { !child.isRunning || Sockets.accepts(host: host, port: port) }), child.isRunning else {
             child.stop(grace: 1)
             throw HarnessError("memcached did not restart on \(port): \(child.standardError)")
         }
@@ -73,9 +73,15 @@ public final class Memcached {
                     detail: { "\(commandsReceived("stats")) seen" }) { commandsReceived("stats") >= 2 }
     }
 
-    public var address: String { "127.0.0.1:\(port)" }
+    /// The loopback address it is reached at: the one -l names (127.0.0.2 for
+    /// a second server on the same port), 127.0.0.1 when -l lists several.
+    public var host: String { Self.reachedAt(listenAddresses) }
+
+    private static func reachedAt(_ listen: String) -> String { listen.contains(",") ? "127.0.0.1" : listen }
+
+    public var address: String { "\(host):\(port)" }
     /// The server's name on magent's placement list.
-    public var placementName: String { "127.0.0.1-\(port)" }
+    public var placementName: String { "\(host)-\(port)" }
 
     /// SIGKILL, and wait (bounded) until it is gone.
     public func kill() { process.signal(SIGKILL); process.waitForExit(timeout: 5) }
@@ -100,7 +106,7 @@ public final class Memcached {
 
     // MARK: Direct access, bypassing the proxy
 
-    public func client() throws -> TextClient { try TextClient(port: port) }
+    public func client() throws -> TextClient { try TextClient(host: host, port: port) }
 
     /// The value of `key` read directly, or nil on a miss.
     public func get(_ key: String) throws -> [UInt8]? {

@@ -43,6 +43,8 @@ final class BackendConnection {
     private var scheduledFailure = BackendFailure.unavailable
     private var countedIdle = false
     private var retiringScheduled = false
+    /// The server's address generation when this connection opened (see ResolvedAddress).
+    private var addressGeneration = 0
 
     init(worker: Worker, server: BackendServer, slot: Int) {
         self.worker = worker
@@ -51,8 +53,15 @@ final class BackendConnection {
         roundTrips = worker.counters.serverLatency
     }
 
-    /// Open, or about to open, and not failing.
-    var isUsable: Bool { state != .closed && !failureScheduled }
+    /// Open, or about to open, not failing, and to where the server is now.
+    var isUsable: Bool { state != .closed && !failureScheduled && !hasMoved }
+
+    /// Opened to an address the server's host name no longer resolves to:
+    /// it finishes what it owes and closes once idle; new requests go elsewhere.
+    var hasMoved: Bool { state != .disconnected && addressGeneration != server.resolved.generation }
+
+    /// Its server was removed by a reload, or moved: it closes once idle.
+    private var isRetiredOrMoved: Bool { worker.pools[server.id].retired || hasMoved }
 
     /// A request sent (or about to be) is still unanswered.
     var owesReplies: Bool { state != .closed && !pending.isEmpty }
@@ -156,7 +165,9 @@ final class BackendConnection {
     // MARK: - Connecting
 
     private func connect() {
-        switch server.socketAddress.connectNonBlocking() {
+        let (address, generation) = server.resolved.snapshot()
+        addressGeneration = generation
+        switch address.connectNonBlocking() {
         case .failure(let error):
             log.info("memcached \(server.address.displayName): connect failed: \(errorText(error.code))")
             state = .connecting
@@ -404,17 +415,19 @@ final class BackendConnection {
         guard idle != countedIdle else { return }
         countedIdle = idle
         worker.idleCounters[server.id].add(idle ? 1 : -1)
-        if idle && !retiringScheduled && worker.pools[server.id].retired {
+        if idle && !retiringScheduled && isRetiredOrMoved {
             retiringScheduled = true
             worker.retiringBackends.append(self)
         }
     }
 
-    /// Its server was removed by a reload: closes once nothing is owed here.
-    func closeIfRetiredAndIdle() {
+    /// Its server was removed by a reload, or its address changed: closes
+    /// once nothing is owed here.
+    func closeIfRetiredOrMovedAndIdle() {
         retiringScheduled = false
-        guard state != .closed, worker.pools[server.id].retired, pending.isEmpty, streamOwner == nil, !failureScheduled else { return }
-        log.debug("\(worker.topology.describe(server)): closed a connection, the server was removed")
+        guard state != .closed, isRetiredOrMoved, pending.isEmpty, streamOwner == nil, !failureScheduled else { return }
+        log.debug("\(worker.topology.describe(server)): closed a connection, "
+                  + (worker.pools[server.id].retired ? "the server was removed" : "its address changed"))
         closeSocket()
     }
 }

@@ -1,6 +1,7 @@
 // One worker's connections to one server: at most -i of them, each carrying
 // many requests at once. A reload that removes the server retires the pool:
-// its connections close once they owe nothing.
+// its connections close once they owe nothing; so do the connections to a
+// server's old address when its host name resolves to a new one.
 
 final class BackendPool {
     /// The worker owns this object and lives as long as the process: unowned(unsafe)
@@ -8,6 +9,9 @@ final class BackendPool {
     unowned(unsafe) let worker: Worker
     let server: BackendServer
     private var slots: [BackendConnection?]
+    /// Connections to an address the server moved from, out of their slots:
+    /// they finish what they owe and close (held here until then).
+    private var moved: [BackendConnection] = []
     /// The server is not in the worker's topology any more.
     var retired = false
 
@@ -27,7 +31,10 @@ final class BackendPool {
     /// sent them, as on a direct connection.
     func connection(forClient clientID: Int) -> BackendConnection {
         let slot = (clientID / Self.clientsPerConnection) % slots.count
-        if let connection = slots[slot], connection.isUsable { return connection }
+        if let connection = slots[slot] {
+            if connection.isUsable { return connection }
+            if connection.hasMoved { setAside(connection) }
+        }
         let connection = BackendConnection(worker: worker, server: server, slot: slot)
         slots[slot] = connection
         return connection
@@ -37,14 +44,30 @@ final class BackendPool {
     /// their last reply arrives (BackendConnection.updateIdleCount).
     func retire() {
         retired = true
-        for connection in slots { connection?.closeIfRetiredAndIdle() }
+        for connection in slots { connection?.closeIfRetiredOrMovedAndIdle() }
+    }
+
+    /// The server's address changed: connections to the old one leave their
+    /// slots (new requests open new connections), idle ones close now.
+    func setAsideMovedConnections() {
+        for case let connection? in slots where connection.hasMoved { setAside(connection) }
+    }
+
+    private func setAside(_ connection: BackendConnection) {
+        slots[connection.slot] = nil
+        moved.append(connection)
+        connection.closeIfRetiredOrMovedAndIdle()
     }
 
     /// Some connection here still owes a reply (a drain waits for it).
-    var owesReplies: Bool { slots.contains { $0?.owesReplies ?? false } }
+    var owesReplies: Bool { slots.contains { $0?.owesReplies ?? false } || moved.contains { $0.owesReplies } }
 
-    /// A closed connection leaves its slot.
+    /// A closed connection leaves its slot (or the set-aside list).
     func remove(_ connection: BackendConnection) {
-        if slots[connection.slot] === connection { slots[connection.slot] = nil }
+        if slots[connection.slot] === connection {
+            slots[connection.slot] = nil
+        } else if let index = moved.firstIndex(where: { $0 === connection }) {
+            moved.remove(at: index)
+        }
     }
 }

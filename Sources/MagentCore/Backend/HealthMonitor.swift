@@ -3,6 +3,9 @@
 // for their pid and uptime, so a memcached that restarted empty, seen down or
 // not, is known to be recovering and gets refilled. A server down because it
 // missed a flush_all is given that flush by its probe before it is used again.
+// A down server with a host name that fails its probe has the name looked up
+// again (ServerResolver); a server whose address changed is a stranger: its
+// last identity is forgotten and a down one is probed at once.
 // Watches the servers of the current generation; tables are by server id.
 import CEventShim
 import CLibEvent
@@ -33,6 +36,7 @@ final class HealthMonitor {
 
     private let context: ProxyContext
     private let base: OpaquePointer
+    private let resolver: ServerResolver
     private var tick: OpaquePointer?
     private var schedules: [ProbeSchedule?]
     private var probes: [HealthProbe?]
@@ -44,11 +48,15 @@ final class HealthMonitor {
     private var flushRefusalLogged: [Bool]
     /// The generation whose servers are watched.
     private var watched: ProxyGeneration?
+    /// The address generation each server's identity belongs to (see ResolvedAddress).
+    private var addressGenerations: [Int]
 
-    init(context: ProxyContext, base: OpaquePointer) {
+    init(context: ProxyContext, base: OpaquePointer, resolver: ServerResolver) {
         self.context = context
         self.base = base
+        self.resolver = resolver
         let count = ServerRegistry.capacity
+        addressGenerations = Array(repeating: 0, count: count)
         schedules = Array(repeating: nil, count: count)
         probes = Array(repeating: nil, count: count)
         identities = Array(repeating: nil, count: count)
@@ -82,10 +90,24 @@ final class HealthMonitor {
             }
             watched = generation
         }
+        resolver.takeAnswers(in: topology)
         for server in topology.members {
+            let addressGeneration = server.resolved.generation
+            if addressGeneration != addressGenerations[server.id] {
+                // Another memcached, or the same one elsewhere: its pid says nothing
+                // about the old one's. Asked who it is (or probed, if down) at once.
+                addressGenerations[server.id] = addressGeneration
+                identities[server.id] = nil
+                nextIdentityCheck[server.id] = 0
+                if schedules[server.id] != nil {
+                    schedules[server.id] = ProbeSchedule(nextProbe: now, backoff: Self.initialBackoffMilliseconds)
+                }
+            }
             if let probe = probes[server.id] {
                 guard probe.finished else { continue }
                 probes[server.id] = nil
+                // A probe of the old address says nothing about the new one.
+                guard probe.addressGeneration == addressGeneration else { continue }
                 probeFinished(server, probe: probe, topology: topology)
                 // A doubt probe that failed is tried again soon, not at once.
                 if probe.identity == nil && server.health.mayHaveRestarted {
@@ -124,6 +146,8 @@ final class HealthMonitor {
         }
         guard probe.flushRefusal == nil, let identity = probe.identity else {
             if server.health.isUp { return }  // workers decide when a server in use is down
+            // No answer: it may have moved; its name is looked up again (throttled, in the background).
+            if probe.flushRefusal == nil { resolver.resolveInBackground(server, now: MonotonicClock.milliseconds()) }
             let backoff = Swift.min((schedules[server.id]?.backoff ?? Self.initialBackoffMilliseconds) * 2, Self.maximumBackoffMilliseconds)
             schedules[server.id] = ProbeSchedule(nextProbe: MonotonicClock.milliseconds() &+ backoff, backoff: backoff)
             context.logger.debug("\(name): probe failed, next in \(backoff) ms")
@@ -194,6 +218,9 @@ final class HealthProbe {
     private var writeEvent: OpaquePointer?
     private var timer: OpaquePointer?
     private var reply: [UInt8] = []
+    /// The server's address generation it connected with: an answer from an
+    /// address the server has since moved from is not used.
+    let addressGeneration: Int
     private(set) var finished = false
     /// The identity read, or nil when the probe failed; meaningful once `finished`.
     private(set) var identity: HealthMonitor.Identity?
@@ -202,7 +229,9 @@ final class HealthProbe {
         self.flush = flush
         request = Array((flush.map { $0.line(now: Int(time(nil))) } ?? "").utf8) + Array("stats\r\n".utf8)
         flushAnswered = flush == nil
-        guard case .success(let (socket, _)) = server.socketAddress.connectNonBlocking() else {
+        let (address, generation) = server.resolved.snapshot()
+        addressGeneration = generation
+        guard case .success(let (socket, _)) = address.connectNonBlocking() else {
             finished = true
             return
         }

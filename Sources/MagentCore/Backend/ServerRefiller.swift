@@ -75,8 +75,14 @@ final class ServerRefiller: @unchecked Sendable {
             }
             for server in settled where server.health.isRecovering && !server.health.keptKeysOverflowed {
                 do {
-                    try refill(server, in: generation)
+                    let addressGeneration = server.resolved.generation
+                    try refill(server, in: generation, addressGeneration: addressGeneration)
                     server.health.markRecovered()
+                    // Its host name resolved elsewhere as the refill ended: the next pass refills the new address.
+                    if server.resolved.generation != addressGeneration {
+                        server.health.markRecovering()
+                        continue
+                    }
                     log.notice("\(topology.describe(server)) is up: refilled, \(server.health.refillCopied.current) keys copied")
                 } catch {
                     log.info("\(topology.describe(server)): refill interrupted (\(error)); retrying")
@@ -107,7 +113,9 @@ final class ServerRefiller: @unchecked Sendable {
         topology.members.filter { $0.role != target.role && $0.health.isUp }
     }
 
-    private func refill(_ target: BackendServer, in generation: ProxyGeneration) throws {
+    /// Copies to `target` what the other copy holds of its keys; interrupted
+    /// when the target's address moves on from `addressGeneration`.
+    private func refill(_ target: BackendServer, in generation: ProxyGeneration, addressGeneration: Int) throws {
         let topology = generation.topology
         // Every server that may hold the other copy of its keys must be up:
         // finishing without one would leave the keys it holds missing for good.
@@ -154,6 +162,9 @@ final class ServerRefiller: @unchecked Sendable {
                 let spent = Double(MonotonicClock.milliseconds() - began)
                 if spent < minimum { usleep(UInt32((minimum - spent) * 1000)) }
                 guard target.health.isUp else { throw BlockingConnection.Failure(description: "the server went down") }
+                guard target.resolved.generation == addressGeneration else {
+                    throw BlockingConnection.Failure(description: "its host name resolved to a new address")
+                }
                 // Down since (it may have missed a flush_all): its keys are not copied on.
                 guard source.health.isUp else {
                     throw BlockingConnection.Failure(description: "memcached \(source.address.displayName), the source, went down")

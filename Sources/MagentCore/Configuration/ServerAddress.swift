@@ -1,5 +1,6 @@
 // A backend address as the user typed it after -s or -b: the text that names
 // the server in `stats` and on the ketama ring, and the port as a number.
+import Glibc
 
 public struct ServerAddress: Sendable, Equatable, Hashable {
     /// The host exactly as typed (an IPv6 address keeps its brackets).
@@ -21,6 +22,15 @@ public struct ServerAddress: Sendable, Equatable, Hashable {
     public var resolvableHost: String {
         if host.hasPrefix("[") && host.hasSuffix("]") { return String(host.dropFirst().dropLast()) }
         return host
+    }
+
+    /// A name for the resolver, not a numeric IPv4 or IPv6 address: only such
+    /// an address is looked up again (on SIGHUP, after a failed probe).
+    public var isHostName: Bool {
+        var scratch = in6_addr()
+        // A scoped IPv6 address ("fe80::1%eth0") is numeric too.
+        let host = String(resolvableHost.prefix { $0 != "%" })
+        return inet_pton(AF_INET, host, &scratch) != 1 && inet_pton(AF_INET6, host, &scratch) != 1
     }
 
     public static let defaultPort = 11211

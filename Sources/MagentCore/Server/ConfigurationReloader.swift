@@ -1,7 +1,8 @@
 // SIGHUP: reads the configuration file again (with the same command line over
 // it), builds the new generation on the main thread, publishes it and tells
 // every worker. An invalid file is logged and changes nothing; settings that
-// need a restart are logged and kept as they are.
+// need a restart are logged and kept as they are. Whatever the file did, the
+// host names of the servers kept are looked up again (ServerResolver).
 
 /// Reads the configuration again: the command line over the -c file.
 public typealias ConfigurationSource = @Sendable () -> CommandLineOutcome
@@ -10,20 +11,35 @@ final class ConfigurationReloader {
     private let context: ProxyContext
     private let registry: ServerRegistry
     private let workers: [Worker]
+    private let resolver: ServerResolver
     private let source: ConfigurationSource?
 
-    init(context: ProxyContext, registry: ServerRegistry, workers: [Worker], source: ConfigurationSource?) {
+    init(context: ProxyContext, registry: ServerRegistry, workers: [Worker], resolver: ServerResolver,
+         source: ConfigurationSource?) {
         self.context = context
         self.registry = registry
         self.workers = workers
+        self.resolver = resolver
         self.source = source
     }
 
     private var log: Logger { context.logger }
 
+    /// SIGHUP: the file, then the host names of the servers in use that were
+    /// known before it (kept, or added back after a reload removed them; new
+    /// ones were looked up just now). This runs even when the server lists did
+    /// not change and the topology was kept.
     func reload() {
+        let knownBefore = context.generation.topology.known.count
+        reloadFile()
+        let topology = context.generation.topology
+        resolver.resolveNow(topology.members.filter { $0.id < knownBefore }, in: topology)
+    }
+
+    private func reloadFile() {
         guard let source, let path = context.configuration.configurationFile else {
-            log.notice("SIGHUP: no configuration file (-c), nothing to reload")
+            let names = context.generation.topology.members.contains { $0.address.isHostName }
+            log.notice("SIGHUP: no configuration file (-c), nothing to reload" + (names ? "; host names looked up again" : ""))
             return
         }
         let read: Configuration

@@ -1,7 +1,7 @@
 // Start-up and shutdown: resolve servers, bind listeners, drop privileges, go
 // to the background, start the workers, then serve until SIGTERM or SIGUSR2
 // (a drain, see Shutdown) or SIGINT (at once); SIGHUP reloads the
-// configuration file. Every start-up error is reported before the process detaches.
+// configuration file and looks the servers' host names up again. Every start-up error is reported before the process detaches.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -137,13 +137,15 @@ public enum ProxyServer {
         }
         let acceptor = Acceptor(context: context, base: base, workers: workers)
         listeners.forEach { acceptor.listen(on: $0) }
-        let monitor = HealthMonitor(context: context, base: base)
+        let resolver = ServerResolver(context: context, workers: workers)
+        let monitor = HealthMonitor(context: context, base: base, resolver: resolver)
         monitor.start()
         let refiller = ServerRefiller(context: context)
         refiller.start()
         let shutdown = Shutdown(context: context, base: base, acceptor: acceptor, workers: workers, unixPath: unixPath)
         var signalEvents = shutdown.listenForSignals()
-        let reloader = ConfigurationReloader(context: context, registry: registry, workers: workers, source: reload)
+        let reloader = ConfigurationReloader(context: context, registry: registry, workers: workers,
+                                             resolver: resolver, source: reload)
         if let event = event_new(base, SIGHUP, Int16(EV_SIGNAL | EV_PERSIST), { _, _, reloader in
             Unmanaged<ConfigurationReloader>.fromOpaque(reloader!).takeUnretainedValue().reload()
         }, Unmanaged.passUnretained(reloader).toOpaque()) {
@@ -158,7 +160,7 @@ public enum ProxyServer {
         event_base_dispatch(base)
         acceptor.stopListening()
         shutdown.removeUnixSocket()
-        withExtendedLifetime((acceptor, monitor, refiller, workers, reloader, shutdown, signalEvents)) {}
+        withExtendedLifetime((acceptor, monitor, resolver, refiller, workers, reloader, shutdown, signalEvents)) {}
     }
 
     /// The --metrics-port listener, bound before privileges are dropped.

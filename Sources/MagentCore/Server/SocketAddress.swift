@@ -11,23 +11,35 @@ public struct SocketAddress: @unchecked Sendable {
 
     /// Resolves a host name or numeric address (first result). `passive` for binding.
     public static func resolve(host: String, port: Int, passive: Bool = false) -> Result<SocketAddress, StartupError> {
+        resolveAll(host: host, port: port, passive: passive).map { $0[0] }
+    }
+
+    /// Every address a host name resolves to, in the resolver's order (never empty on success).
+    public static func resolveAll(host: String, port: Int, passive: Bool = false) -> Result<[SocketAddress], StartupError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         if passive { hints.ai_flags = AI_PASSIVE }
         var results: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(host, String(port), &hints, &results)
-        guard status == 0, let first = results else {
+        guard status == 0, results != nil else {
             let reason = status == 0 ? "no address" : String(cString: gai_strerror(status))
             return .failure(StartupError("cannot resolve \(host): \(reason)"))
         }
         defer { freeaddrinfo(results) }
-        var address = SocketAddress()
-        withUnsafeMutableBytes(of: &address.storage) { raw in
-            raw.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        var addresses: [SocketAddress] = []
+        var next = results
+        while let entry = next, addresses.count < 64 {
+            var address = SocketAddress()
+            let length = Swift.min(Int(entry.pointee.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
+            withUnsafeMutableBytes(of: &address.storage) { raw in
+                raw.copyMemory(from: UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: length))
+            }
+            address.length = socklen_t(length)
+            addresses.append(address)
+            next = entry.pointee.ai_next
         }
-        address.length = first.pointee.ai_addrlen
-        return .success(address)
+        return .success(addresses)
     }
 
     public static func unix(path: String) -> SocketAddress? {
@@ -45,6 +57,30 @@ public struct SocketAddress: @unchecked Sendable {
         }
         address.length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
         return address
+    }
+
+    /// The address as numbers ("10.0.0.5:11211", "[::1]:11211"), for log
+    /// lines about a host name that now resolves elsewhere.
+    public var numericText: String {
+        guard family == AF_INET || family == AF_INET6 else { return "?" }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let status = withSockaddr { getnameinfo($0, $1, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                                                NI_NUMERICHOST | NI_NUMERICSERV) }
+        guard status == 0 else { return "?" }
+        let hostText = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let serviceText = String(decoding: service.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return family == AF_INET6 ? "[\(hostText)]:\(serviceText)" : "\(hostText):\(serviceText)"
+    }
+
+    /// The same address: the same bytes over the same length.
+    public func sameAddress(as other: SocketAddress) -> Bool {
+        guard length == other.length else { return false }
+        return withUnsafeBytes(of: storage) { mine in
+            withUnsafeBytes(of: other.storage) { theirs in
+                mine.prefix(Int(length)).elementsEqual(theirs.prefix(Int(length)))
+            }
+        }
     }
 
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {

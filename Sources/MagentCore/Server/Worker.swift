@@ -2,7 +2,7 @@
 // pools. Nothing on the request path is shared with other workers. A reload
 // reaches it through the same pipe as new clients: it adopts the new
 // generation between two events; so does a drain (SIGTERM): each client is
-// then closed once it is idle.
+// then closed once it is idle; and so does a server's move to a new address.
 import CEventShim
 import CLibEvent
 import Glibc
@@ -36,7 +36,7 @@ final class Worker: @unchecked Sendable {
     var dirtyBackends: [BackendConnection] = []
     var failingBackends: [BackendConnection] = []
     var closingClients: [ClientConnection] = []
-    /// Connections to removed servers that may have become idle.
+    /// Connections to removed servers, or to an old address, that may have become idle.
     var retiringBackends: [BackendConnection] = []
     /// Clients whose request waited for an earlier one that is now done.
     var resumingClients: [ClientConnection] = []
@@ -62,6 +62,9 @@ final class Worker: @unchecked Sendable {
     /// How often a draining worker looks at its clients (replies sent in the
     /// meantime close theirs at once, see ClientConnection.flush).
     static let drainCheckMilliseconds: UInt64 = 10
+
+    /// A server's host name resolved to a new address (ServerResolver); taken in through the pipe.
+    private let addressMoved = Atomic<Bool>(false)
 
     /// Accepted sockets handed over by the acceptor thread.
     private let incoming = ThreadLock<[Int32]>([])
@@ -154,6 +157,14 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Called on the main thread after a server's address changed: idle
+    /// connections to the old address close, busy ones once they owe nothing.
+    func serverAddressMoved() {
+        addressMoved.store(true, ordering: .sequentiallyConsistent)
+        var byte: UInt8 = 4
+        _ = write(notifyPipe.write, &byte, 1)
+    }
+
     // MARK: - Draining
 
     /// Called on the main thread: stop taking requests from idle clients.
@@ -214,6 +225,9 @@ final class Worker: @unchecked Sendable {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(notifyPipe.read, &drain, drain.count) > 0 {}
         adoptGeneration()
+        if addressMoved.exchange(false, ordering: .sequentiallyConsistent) {
+            for pool in pools { pool.setAsideMovedConnections() }
+        }
         let fds = incoming.withLock { list -> [Int32] in
             let taken = list
             list.removeAll(keepingCapacity: true)
@@ -274,7 +288,7 @@ final class Worker: @unchecked Sendable {
             if !retiringBackends.isEmpty {
                 let retiring = retiringBackends
                 retiringBackends.removeAll()
-                for connection in retiring { connection.closeIfRetiredAndIdle() }
+                for connection in retiring { connection.closeIfRetiredOrMovedAndIdle() }
             }
             if failingBackends.isEmpty && dirtyBackends.isEmpty && dirtyClients.isEmpty && closingClients.isEmpty
                 && resumingClients.isEmpty { return }
