@@ -192,6 +192,10 @@ final class HealthMonitor {
         }
         server.health.noteProcess(identity.pid)
         server.health.identityConfirmed(upTo: probeDoubts[server.id])
+        // It answers: a failure streak ends here too, so a server that failed
+        // once and then got no requests (every key it missed goes to the other
+        // copy) settles, and what is kept for it is applied.
+        server.health.recordSuccess()
     }
 
     /// A new pid, or an uptime that did not advance with the clock.
