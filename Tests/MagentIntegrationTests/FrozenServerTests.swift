@@ -141,4 +141,51 @@ import MagentTestKit
         #expect(cluster.magent.process.standardError.contains("flushed (it missed more keys than its list holds)"),
                 "\(ServerStates.log(cluster))")
     }
+
+    @Test func aPrimaryThatFailedOnceAndGetsNoMoreRequestsStillSettlesAndIsRepaired() throws {
+        // A high failure limit: one timeout does not mark it down.
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "200", "--failure-limit", "100"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        client.expect("set once 0 0 3\r\nold\r\n", "STORED\r\n")
+        try waitFor("the backup holding the key", timeout: 5) { try cluster.backups[0].getString("once") == "old" }
+        cluster.primaries[0].pause()
+        // Times out on the primary, stored on the backup: kept for the primary as a write it missed.
+        client.expect("set once 0 0 3\r\nnew\r\n", "STORED\r\n")
+        cluster.primaries[0].resume()
+        client.close()
+        // No request reaches the primary from here on; its health probe's answers must be enough
+        // for it to settle and be given the write (the kept entry is then forgotten).
+        var stats: [String: String] = [:]
+        try waitFor("the write the primary missed applied", timeout: 15, interval: 0.1, detail: { ServerStates.describe(stats) }) {
+            stats = try ServerStates.read(cluster)
+            return ServerStates.number(stats, "primary:1:missed_writes") == 0
+        }
+        #expect(try cluster.primaries[0].getString("once") == "new")
+    }
+
+    @Test func aPipelinedReadThatFailsOverSeesTheWritesBeforeItAndNoneAfter() throws {
+        let cluster = try Cluster(primaries: 1, backups: 1, arguments: ["-t", "1", "--request-timeout", "300", "--failure-limit", "100"])
+        defer {
+            cluster.primaries[0].resume()
+            cluster.stop()
+        }
+        let client = try cluster.client()
+        for round in 0..<3 {
+            let key = "order:\(round)"
+            client.expect("set \(key) 0 0 3\r\nold\r\n", "STORED\r\n")
+            try waitFor("the backup holding \(key)", timeout: 5) { try cluster.backups[0].getString(key) == "old" }
+            // Frozen before it is known: every request below goes to it, and each read
+            // fails over to the backup once it times out, after the later writes went out.
+            cluster.primaries[0].pause()
+            client.expect("set \(key) 0 0 2\r\nv1\r\nget \(key)\r\nset \(key) 0 0 2\r\nv2\r\nget \(key)\r\ndelete \(key)\r\nget \(key)\r\n",
+                          "STORED\r\n" + Text.hit(key, "v1") + "STORED\r\n" + Text.hit(key, "v2") + "DELETED\r\nEND\r\n")
+            cluster.primaries[0].resume()
+            var seen: [String: String] = [:]
+            try waitFor("primary:1 settled, nothing kept", timeout: 15, interval: 0.1, detail: { ServerStates.describe(seen) }) {
+                seen = try ServerStates.read(cluster)
+                return ServerStates.number(seen, "primary:1:missed_writes") == 0 && ServerStates.number(seen, "primary:1:pending_deletes") == 0
+            }
+        }
+    }
 }

@@ -38,6 +38,8 @@ final class ClientConnection {
     private var replies = RingBuffer<SlotHandle>(initialCapacity: 8)
     /// The request being forwarded now (see `forwardTimed`).
     private var timing = RequestTiming()
+    /// Reads still owed to the client, by key: a later write of their key waits (see ReadsInFlight).
+    private var readsInFlight = ReadsInFlight()
     private var streamTargets: (StreamTarget?, StreamTarget?) = (nil, nil)
     /// The job that keeps a copy of the value being streamed (for the backup,
     /// or for a write sent after its key is restored).
@@ -136,14 +138,15 @@ final class ClientConnection {
                 requestsSeen &+= 1
                 offset += request.lineLength
                 if parsedAt == 0 { parsedAt = MonotonicClock.nanoseconds() }
-                if orderingHolds > 0 && mustWaitForOrder(request, line: rest) {
+                if (orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(request, line: rest) {
                     holdRequest(UnsafeRawBufferPointer(rebasing: rest[0..<request.lineLength]), text: request, binary: nil,
                                 parsedAt: parsedAt)
                     return offset
                 }
-                forwardTimed(RequestFamily(request.command), parsedAt: parsedAt) {
+                let lastSlot = forwardTimed(RequestFamily(request.command), parsedAt: parsedAt) {
                     worker.forwarder.forward(request, line: rest, client: self)
                 }
+                noteRead(request, line: rest, slot: lastSlot)
             case .data(let count, let isLast):
                 streamData(UnsafeRawBufferPointer(rebasing: rest[0..<count]), isLast: isLast)
                 offset += count
@@ -178,13 +181,14 @@ final class ClientConnection {
                 let packet = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                 offset += length
                 if parsedAt == 0 { parsedAt = MonotonicClock.nanoseconds() }
-                if orderingHolds > 0 && mustWaitForOrder(header, packet: packet) {
+                if (orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(header, packet: packet) {
                     holdRequest(packet, text: nil, binary: header, parsedAt: parsedAt)
                     return offset
                 }
-                forwardTimed(.other, parsedAt: parsedAt) {
+                let lastSlot = forwardTimed(.other, parsedAt: parsedAt) {
                     worker.forwarder.forwardBinary(header, packet: packet, client: self)
                 }
+                noteRead(header, packet: packet, slot: lastSlot)
             case .tooLarge(let header):
                 worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
@@ -272,6 +276,13 @@ final class ClientConnection {
 
     /// Whether a request touches a key an earlier request of this client still holds.
     private func mustWaitForOrder(_ request: ParsedRequest, line: UnsafeRawBufferPointer) -> Bool {
+        let isRead = request.command.isRetrieval || request.command == .metaGet || request.command == .metaDebug
+        if !isRead && !readsInFlight.isEmpty && request.key.count > 0 {
+            // A base64 key is matched by its decoded bytes: wait rather than decode here.
+            if request.command.isMeta && request.meta.base64 { return true }
+            if readsInFlight.contains(key: line[request.key]) { return true }
+        }
+        guard orderingHolds > 0 else { return false }
         let holds = worker.executor.orderingHolds
         if request.command.isRetrieval {
             var keys = LineTokens(range: request.keys)
@@ -289,7 +300,9 @@ final class ClientConnection {
     private func mustWaitForOrder(_ header: BinaryHeader, packet: UnsafeRawBufferPointer) -> Bool {
         guard header.keyLength > 0 else { return false }
         let keyStart = BinaryHeader.size + header.extrasLength
-        return worker.executor.orderingHolds.blocks(self, key: packet[ByteRange(start: keyStart, count: header.keyLength)])
+        let key = packet[ByteRange(start: keyStart, count: header.keyLength)]
+        if BinaryOpcode(rawValue: header.opcode)?.isRetrieval != true && readsInFlight.contains(key: key) { return true }
+        return orderingHolds > 0 && worker.executor.orderingHolds.blocks(self, key: key)
     }
 
     /// Keeps the request (its bytes: the input they sit in moves on) and stops reading.
@@ -320,17 +333,19 @@ final class ClientConnection {
         guard waitingForOrder, !isClosed, !isClosing, let held else { return }
         let bytes = held.bytes.readableBytes
         if let request = held.text {
-            guard orderingHolds == 0 || !mustWaitForOrder(request, line: bytes) else { return }
+            guard !((orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(request, line: bytes)) else { return }
             waitingForOrder = false
-            forwardTimed(RequestFamily(request.command), parsedAt: held.parsedAt) {
+            let lastSlot = forwardTimed(RequestFamily(request.command), parsedAt: held.parsedAt) {
                 worker.forwarder.forward(request, line: bytes, client: self)
             }
+            noteRead(request, line: bytes, slot: lastSlot)
         } else if let header = held.binary {
-            guard orderingHolds == 0 || !mustWaitForOrder(header, packet: bytes) else { return }
+            guard !((orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(header, packet: bytes)) else { return }
             waitingForOrder = false
-            forwardTimed(.other, parsedAt: held.parsedAt) {
+            let lastSlot = forwardTimed(.other, parsedAt: held.parsedAt) {
                 worker.forwarder.forwardBinary(header, packet: bytes, client: self)
             }
+            noteRead(header, packet: bytes, slot: lastSlot)
         }
         held.text = nil
         held.binary = nil
@@ -441,15 +456,43 @@ final class ClientConnection {
     /// before its forwarding returned, or not at all (noreply), is recorded
     /// here. Nested forwarding (a held request let go meanwhile) keeps the
     /// outer request's timing aside.
-    @inline(__always)
-    private func forwardTimed(_ family: RequestFamily, parsedAt: UInt64, _ forward: () -> Void) {
+    /// Returns the request's newest slot still owed (`.none`: answered already).
+    @inline(__always) @discardableResult
+    private func forwardTimed(_ family: RequestFamily, parsedAt: UInt64, _ forward: () -> Void) -> SlotHandle {
         let outer = timing
         timing = RequestTiming(parsedAt: parsedAt, family: family)
         forward()
-        if timing.lastSlot.isNone {
+        let lastSlot = timing.lastSlot
+        if lastSlot.isNone {
             worker.counters.recordRequest(family, nanoseconds: MonotonicClock.nanoseconds() &- parsedAt)
         }
         timing = outer
+        return lastSlot
+    }
+
+    /// A read just forwarded, still owed in `slot`: with backups, its keys
+    /// hold the client's later writes of them until the slot leaves.
+    @inline(__always)
+    private func noteRead(_ request: ParsedRequest, line: UnsafeRawBufferPointer, slot: SlotHandle) {
+        guard !slot.isNone, worker.topology.backupCount > 0 else { return }
+        if request.command.isRetrieval {
+            var keys = LineTokens(range: request.keys)
+            while let key = keys.next(in: line) { readsInFlight.add(key: line[key], slot: slot) }
+        } else if (request.command == .metaGet || request.command == .metaDebug) && request.key.count > 0 {
+            readsInFlight.add(key: line[request.key], slot: slot)
+        }
+    }
+
+    private func noteRead(_ header: BinaryHeader, packet: UnsafeRawBufferPointer, slot: SlotHandle) {
+        guard !slot.isNone, header.keyLength > 0, BinaryOpcode(rawValue: header.opcode)?.isRetrieval == true,
+              worker.topology.backupCount > 0 else { return }
+        readsInFlight.add(key: packet[ByteRange(start: BinaryHeader.size + header.extrasLength, count: header.keyLength)], slot: slot)
+    }
+
+    /// `slot` left: a write that waited for its reads may go on.
+    @inline(__always)
+    private func readsLeft(_ slot: SlotHandle) {
+        if !readsInFlight.isEmpty && readsInFlight.slotLeft(slot) && waitingForOrder { orderMayResume() }
     }
 
     func slotCompleted(_ handle: SlotHandle) {
@@ -464,11 +507,13 @@ final class ClientConnection {
         while let head = replies.first {
             guard let slot = slots.slot(head) else {
                 replies.popFirst()
+                readsLeft(head)
                 continue
             }
             slot.startStreaming(into: self)
             guard slot.isComplete else { break }
             replies.popFirst()
+            readsLeft(head)
             if slot.closesConnection { closeWhenFlushed = true }
             if slot.requestStart != 0 {
                 if head == timing.lastSlot {
@@ -607,6 +652,7 @@ final class ClientConnection {
         // Slots first: what the jobs still answer goes nowhere.
         let executor: JobExecutor = worker.executor
         if orderingHolds > 0 { executor.orderingHolds.dropAll(of: self) }
+        readsInFlight.removeAll()
         held = nil
         while let handle = replies.popFirst() {
             executor.slots.release(handle)
