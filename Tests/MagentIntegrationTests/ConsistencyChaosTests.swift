@@ -6,6 +6,9 @@
 // key), and a connection sees its own writes in order. Then the final state is
 // read through the proxy, and the backup compared with the primaries directly.
 //
+// MAGENT_CHAOS_FAULTS: the kinds of fault, comma-separated (kill+restart, freeze,
+// flap, slow, proxy-restart; all by default; without proxy-restart the proxy runs
+// without --state-dir, so an older binary can be tried).
 // MAGENT_CHAOS_SECONDS: the length (0, the default, skips the test; `make chaos`
 // runs 60 s). MAGENT_CHAOS_SEED: the random choices; MAGENT_CHAOS_EXAMPLES: examples
 // reported per kind of violation (4). MAGENT_CHAOS_DIRECT=1: the
@@ -22,6 +25,10 @@ import MagentCore
     static var seconds: Double { environment["MAGENT_CHAOS_SECONDS"].flatMap(Double.init) ?? 0 }
     static var seed: UInt64 { environment["MAGENT_CHAOS_SEED"].flatMap { UInt64($0) } ?? 20261205 }
     static var direct: Bool { environment["MAGENT_CHAOS_DIRECT"] == "1" }
+    static var faultKinds: [ChaosFaults.Kind] {
+        guard let names = environment["MAGENT_CHAOS_FAULTS"] else { return ChaosFaults.Kind.allCases }
+        return names.split(separator: ",").compactMap { ChaosFaults.Kind(rawValue: String($0)) }
+    }
     /// Examples reported per kind of violation (MAGENT_CHAOS_EXAMPLES).
     static var examples: Int { environment["MAGENT_CHAOS_EXAMPLES"].flatMap { Int($0) } ?? 4 }
     static let clientCount = 8
@@ -34,20 +41,30 @@ import MagentCore
     @Test(.enabled(if: seconds > 0, "set MAGENT_CHAOS_SECONDS (make chaos)"))
     func readsSeeTheLastAcknowledgedWrite() throws {
         let duration = Self.seconds
+        // The kept keys survive the proxy restarts of the run.
+        let stateDirectory = try Environment.temporaryDirectory()
+        let kinds = Self.faultKinds
+        #expect(!kinds.isEmpty, "MAGENT_CHAOS_FAULTS names no fault kind")
         let cluster = Self.direct ? nil : try Cluster(primaries: 2, backups: 1, arguments: [
-            "-t", "2", "--request-timeout", String(Self.requestTimeout), "--log-level", "notice"])
+            "-t", "2", "--request-timeout", String(Self.requestTimeout), "--log-level", "notice"]
+            + (kinds.contains(.proxyRestart) ? ["--state-dir", stateDirectory] : []))
         let single = Self.direct ? try Memcached() : nil
         defer {
             cluster?.stop()
             single?.stop()
+            try? FileManager.default.removeItem(atPath: stateDirectory)
         }
         let port = cluster?.port ?? single!.port
         let started = now()
         let startedAt = Date()
         let loadEnd = started + duration
-        let faults = cluster.map { ChaosFaults(cluster: $0, started: started, requestTimeout: Double(Self.requestTimeout) / 1000) }
+        let faults = kinds.isEmpty ? nil : cluster.map {
+            ChaosFaults(cluster: $0, started: started, requestTimeout: Double(Self.requestTimeout) / 1000, kinds: kinds)
+        }
         let noFaults: @Sendable (Double) -> String = { _ in "direct to memcached, no faults" }
         let describer = faults.map(\.describer) ?? noFaults
+        let noKills: @Sendable () -> Int = { 0 }
+        let proxyKills = faults.map(\.proxyKillCount) ?? noKills
         let keySets = (0..<Self.clientCount).map { Self.keys(client: $0, cluster: cluster) }
         let results = ThreadLock<[ChaosClient.Result]>([])
         let group = DispatchGroup()
@@ -58,7 +75,7 @@ import MagentCore
             Thread {
                 defer { group.leave() }
                 let worker = ChaosClient(index: client, port: port, keys: keys, counters: counters, seed: seed,
-                                         started: started, fault: describer)
+                                         started: started, fault: describer, proxyKills: proxyKills)
                 worker.run(until: loadEnd)
                 results.withLock { $0.append(worker.result) }
             }.start()
@@ -159,7 +176,8 @@ import MagentCore
         report += finalNotes.map { "  " + $0 }
         if let cluster, tally.total > 0 {
             // The proxy's server state changes (notice level), to line the examples up with.
-            let log = cluster.magent.process.standardError.split(separator: "\n").suffix(200)
+            let log = (cluster.earlierProxyLogs + [cluster.magent.process.standardError]).joined(separator: "\n")
+                .split(separator: "\n").suffix(200)
             report.append("magent log (last \(log.count) lines):")
             report += log.map { "  \($0)" }
         }
@@ -272,6 +290,10 @@ private final class ChaosClient {
     private var random: SeededGenerator
     private var connection: TextClient? = nil
     private var everConnected = false
+    /// Proxies killed so far (by a proxy-restart fault), and as the connection opened:
+    /// a connection that breaks after a kill broke as it should.
+    private let proxyKills: @Sendable () -> Int
+    private var proxyKillsAtConnect = 0
     private var sequence = 0
     private(set) var result: Result
     /// A client read waits this long: well over the proxy's request timeout and failover.
@@ -280,8 +302,9 @@ private final class ChaosClient {
     private static let maxValue = 6000
 
     init(index: Int, port: UInt16, keys: [String], counters: Set<String>, seed: UInt64, started: Double,
-         fault: @escaping @Sendable (Double) -> String) {
+         fault: @escaping @Sendable (Double) -> String, proxyKills: @escaping @Sendable () -> Int) {
         self.port = port
+        self.proxyKills = proxyKills
         self.keys = keys
         self.counters = counters
         random = SeededGenerator(seed: seed)
@@ -445,6 +468,7 @@ private final class ChaosClient {
     private func open() -> TextClient? {
         if let connection { return connection }
         var opened: TextClient? = nil
+        proxyKillsAtConnect = proxyKills()
         waitUntil(timeout: 10, interval: 0.05) {
             opened = try? TextClient(port: port, timeout: Self.replyTimeout)
             return opened != nil
@@ -496,7 +520,10 @@ private final class ChaosClient {
                 if case .write(let key, let write, _) = request { result.model.wrote(key, write, reply: .lost(failure!)) }
             } catch {
                 let why = "\(error)".contains("timed out") ? "no reply within \(Self.replyTimeout) s" : "connection lost: \(error)"
-                result.model.unexpected(requestKey(request), operation: request.name(batch: batch), got: why)
+                // The proxy it talked to was killed: no reply is the expected outcome.
+                if proxyKills() == proxyKillsAtConnect {
+                    result.model.unexpected(requestKey(request), operation: request.name(batch: batch), got: why)
+                }
                 failure = why
                 if case .write(let key, let write, _) = request { result.model.wrote(key, write, reply: .lost(why)) }
             }

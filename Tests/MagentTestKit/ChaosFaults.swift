@@ -16,6 +16,10 @@ import MagentCore
 /// - slow: 15-30 stops of 30-200 ms (shorter than the request timeout), 50-150 ms
 ///   apart: replies come late but in time. (A server slow on every reply would
 ///   need a mock backend in front of memcached; this one is slow in bursts.)
+/// - proxy restart: a server frozen until the proxy marks it down (or 3 s), the
+///   proxy killed (SIGKILL) 0.2-1 s later and started again on its port, the
+///   server thawed 0.2-1 s after that, with its old data. The cluster's proxy
+///   should run with --state-dir, or what it kept for the server is lost.
 ///
 /// `run` is called by one thread (it owns the servers); `describer` is safe from any.
 public final class ChaosFaults {
@@ -24,6 +28,7 @@ public final class ChaosFaults {
         case freeze
         case flap
         case slow
+        case proxyRestart = "proxy-restart"
     }
 
     /// One fault as applied: times in seconds since the run started.
@@ -46,6 +51,8 @@ public final class ChaosFaults {
     private struct Timeline: Sendable {
         var current: Applied? = nil
         var last: Applied? = nil
+        /// Proxies killed so far.
+        var proxyKills = 0
     }
 
     private let cluster: Cluster
@@ -54,13 +61,16 @@ public final class ChaosFaults {
     private let started: Double
     private let timeline = ThreadLock(Timeline())
     private let requestTimeout: Double
+    private let kinds: [Kind]
     public private(set) var applied: [Applied] = []
     /// Faults that did not end as they should (a server not up again in time, a failed restart).
     public private(set) var problems: [String] = []
 
     /// `started`: the run's start on `now()`'s clock. `requestTimeout`: the proxy's, in seconds.
-    public init(cluster: Cluster, started: Double, requestTimeout: Double) {
+    /// `kinds`: the faults to choose from (all of them by default).
+    public init(cluster: Cluster, started: Double, requestTimeout: Double, kinds: [Kind] = Kind.allCases) {
         self.cluster = cluster
+        self.kinds = kinds
         self.started = started
         self.requestTimeout = requestTimeout
         var servers: [(label: String, name: String, memcached: Memcached)] = []
@@ -91,6 +101,13 @@ public final class ChaosFaults {
         }
     }
 
+    /// How many proxies were killed so far (safe from any thread): a client's
+    /// connection broken after a kill was broken by it.
+    public var proxyKillCount: @Sendable () -> Int {
+        let timeline = self.timeline
+        return { timeline.withLock { $0.proxyKills } }
+    }
+
     /// Applies faults with 1-3 s of calm before each until `deadline` (none starts
     /// later than 1 s before it); returns once the last one is over and repaired.
     public func run(until deadline: Double, seed: UInt64) {
@@ -106,8 +123,17 @@ public final class ChaosFaults {
                                 + ServerStates.describe((try? ServerStates.read(cluster)) ?? [:]))
                 break
             }
-            let roll = random.next() % 100
-            let kind: Kind = roll < 35 ? .kill : roll < 65 ? .freeze : roll < 85 ? .flap : .slow
+            // Weights: kill 30, freeze 25, flap 18, slow 15, proxy restart 12 (of the kinds chosen).
+            let weights: [Kind: UInt64] = [.kill: 30, .freeze: 25, .flap: 18, .slow: 15, .proxyRestart: 12]
+            var roll = random.next() % kinds.reduce(0) { $0 + weights[$1]! }
+            var kind = kinds[0]
+            for candidate in kinds {
+                if roll < weights[candidate]! {
+                    kind = candidate
+                    break
+                }
+                roll -= weights[candidate]!
+            }
             let target = servers[Int(random.next() % UInt64(servers.count))]
             if !apply(kind, to: target, random: &random) { break }
         }
@@ -148,6 +174,29 @@ public final class ChaosFaults {
             server.pause()
             // The scenario: the server is frozen this long.
             sleep(seconds: frozen)
+            server.resume()
+        case .proxyRestart:
+            let before = uniform(0.2, 1.0)
+            let after = uniform(0.2, 1.0)
+            server.pause()
+            // Marked down by the clients' load (their requests to it time out).
+            let markedDown = waitUntil(timeout: 3, interval: 0.05) {
+                ((try? ServerStates.read(cluster)) ?? [:])["\(target.name):state"] == "down"
+            }
+            fault.detail = String(format: "(frozen, %@, proxy killed %.1f s later, thawed %.1f s after its restart)",
+                                  markedDown ? "marked down" : "not yet marked down", before, after)
+            // The scenario: the outage goes on a while before the proxy dies.
+            sleep(seconds: before)
+            // Counted before the kill and again once the new proxy listens: a
+            // connection opened in between may have reached the dying one.
+            timeline.withLock { $0.proxyKills += 1 }
+            do { try cluster.restartProxy() } catch {
+                problems.append("the proxy did not start again: \(error)")
+                ok = false
+            }
+            timeline.withLock { $0.proxyKills += 1 }
+            // The scenario: the new proxy runs a while before the server thaws.
+            sleep(seconds: after)
             server.resume()
         case .flap, .slow:
             let (count, stopRange, gapRange) = kind == .flap

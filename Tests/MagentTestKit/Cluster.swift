@@ -7,7 +7,12 @@ import MagentCore
 public final class Cluster {
     public let primaries: [Memcached]
     public let backups: [Memcached]
-    public let magent: Magent
+    /// The proxy in front; `restartProxy` replaces it.
+    public private(set) var magent: Magent
+    /// What each proxy `restartProxy` replaced wrote to stderr, oldest first.
+    public private(set) var earlierProxyLogs: [String] = []
+    private let magentArguments: [String]
+    private let unixPath: String?
     public let mode: PlacementMode
     /// Built once: a ketama ring is costly to build in a debug build.
     private let primaryPlacement: KeyPlacement
@@ -34,6 +39,8 @@ public final class Cluster {
             self.mode = mode
             primaryPlacement = KeyPlacement(mode: mode, serverNames: primaries.map(\.placementName))
             backupPlacement = backups.isEmpty ? nil : KeyPlacement(mode: mode, serverNames: backups.map(\.placementName))
+            magentArguments = full + arguments
+            self.unixPath = unixPath
             magent = try Magent(full + arguments, unixPath: unixPath)
         } catch {
             started.forEach { $0.stop() }
@@ -65,6 +72,14 @@ public final class Cluster {
             if placement(of: key).primary == index { result.append(key) }
         }
         return result
+    }
+
+    /// Kills the proxy (SIGKILL: nothing is flushed or drained) and starts it
+    /// again with the same arguments on the same port; returns once it listens.
+    public func restartProxy() throws {
+        earlierProxyLogs.append(magent.process.standardError)
+        magent.kill()
+        magent = try Magent(magentArguments, port: magent.port, unixPath: unixPath)
     }
 
     public func stop() {

@@ -100,4 +100,11 @@ public final class Magent {
         process.stop(signal: SIGINT)
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// Kills it at once (SIGKILL), as a crash would, and waits for it to exit.
+    public func kill() {
+        process.signal(SIGKILL)
+        _ = process.waitForExit(timeout: 10)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 }
