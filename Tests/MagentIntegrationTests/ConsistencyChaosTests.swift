@@ -290,8 +290,9 @@ private final class ChaosClient {
     private var random: SeededGenerator
     private var connection: TextClient? = nil
     private var everConnected = false
-    /// Proxies killed so far (by a proxy-restart fault), and as the connection opened:
-    /// a connection that breaks after a kill broke as it should.
+    /// Proxy kills so far, counted twice each (odd while a restart is under way; see
+    /// ChaosFaults.proxyKillCount), and as the connection opened: a connection that
+    /// breaks after or during a kill broke as it should.
     private let proxyKills: @Sendable () -> Int
     private var proxyKillsAtConnect = 0
     private var sequence = 0
@@ -520,8 +521,10 @@ private final class ChaosClient {
                 if case .write(let key, let write, _) = request { result.model.wrote(key, write, reply: .lost(failure!)) }
             } catch {
                 let why = "\(error)".contains("timed out") ? "no reply within \(Self.replyTimeout) s" : "connection lost: \(error)"
-                // The proxy it talked to was killed: no reply is the expected outcome.
-                if proxyKills() == proxyKillsAtConnect {
+                // The proxy it talked to was killed (or is being restarted: an odd
+                // count): no reply is the expected outcome.
+                let kills = proxyKills()
+                if kills == proxyKillsAtConnect && kills % 2 == 0 {
                     result.model.unexpected(requestKey(request), operation: request.name(batch: batch), got: why)
                 }
                 failure = why

@@ -51,7 +51,7 @@ public final class ChaosFaults {
     private struct Timeline: Sendable {
         var current: Applied? = nil
         var last: Applied? = nil
-        /// Proxies killed so far.
+        /// Proxy kills so far, twice each (see proxyKillCount).
         var proxyKills = 0
     }
 
@@ -101,8 +101,10 @@ public final class ChaosFaults {
         }
     }
 
-    /// How many proxies were killed so far (safe from any thread): a client's
-    /// connection broken after a kill was broken by it.
+    /// Proxy kills so far, counted twice: once as the kill begins (odd while
+    /// the proxy is being restarted) and once the new proxy listens. Safe from
+    /// any thread: a client's connection broken after or during a kill was
+    /// broken by it.
     public var proxyKillCount: @Sendable () -> Int {
         let timeline = self.timeline
         return { timeline.withLock { $0.proxyKills } }
