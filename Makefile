@@ -36,6 +36,7 @@ test: deps
 	bash scripts/check-install.sh $(CURDIR)/.build/debug/magent
 	bash scripts/check-deb.sh
 	MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build
+	MAGENT_CHAOS_SECONDS=60 MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build --filter ConsistencyChaosTests
 
 # make deb: the Debian package of the release binary, in $(DEBDIR) (see README, "Install").
 DEBDIR ?= $(CURDIR)/.build/deb
@@ -49,10 +50,13 @@ run: release
 fuzz: deps
 	bash scripts/fuzz.sh 60
 
-# 10 minutes of chaos (servers killed and restarted under load); 60 s of it run in `make test`.
+# 10 minutes of each chaos test: SoakTests (servers killed and restarted under load) and the
+# model-checked ConsistencyChaosTests (every fault kind, proxy restarts included); 60 s of each
+# run in `make test`. Exits non-zero on any violation.
 soak: deps
 	$(SWIFT) build --build-tests
 	MAGENT_SOAK_SECONDS=600 MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build --filter SoakTests
+	MAGENT_CHAOS_SECONDS=600 MAGENT_BINARY=$(CURDIR)/.build/debug/magent $(SWIFT) test --skip-build --filter ConsistencyChaosTests
 
 # Every test against AddressSanitizer / ThreadSanitizer builds (slow: not part of `make test`).
 test-asan: deps
