@@ -4,7 +4,7 @@ import Testing
 @testable import MagentCore
 
 @Suite struct ReadsInFlightTests {
-    @Test("a key stays in flight until every slot that reads it has left; other slots leave nothing")
+    @Test("a key stays in flight until every slot that reads it has left, in order; other slots leave nothing")
     func slotsRelease() {
         var reads = ReadsInFlight()
         let first = SlotHandle(index: 1, generation: 1)
@@ -27,5 +27,17 @@ import Testing
         Array("a".utf8).withUnsafeBytes { reads.add(key: $0, slot: first) }
         reads.removeAll()
         #expect(reads.isEmpty)
+    }
+
+    @Test("a text read's keys are matched whole, one by one; a one-key read matches spaces and all")
+    func keysMatchWhole() {
+        var reads = ReadsInFlight()
+        let slot = SlotHandle(index: 3, generation: 1)
+        func has(_ key: [UInt8]) -> Bool { key.withUnsafeBytes { reads.contains(key: $0) } }
+        Array("alpha  beta gamma".utf8).withUnsafeBytes { reads.add(keys: $0, slot: slot) }
+        Array("with space".utf8).withUnsafeBytes { reads.add(key: $0, slot: slot) }
+        let table: [(String, Bool)] = [("alpha", true), ("beta", true), ("gamma", true), ("alph", false), ("gam", false),
+                                       ("alpha  beta", false), ("", false), ("with space", true), ("with", false), ("space", false)]
+        for (key, expected) in table { #expect(has(Array(key.utf8)) == expected, "\(key)") }
     }
 }

@@ -476,8 +476,7 @@ final class ClientConnection {
     private func noteRead(_ request: ParsedRequest, line: UnsafeRawBufferPointer, slot: SlotHandle) {
         guard !slot.isNone, worker.topology.backupCount > 0 else { return }
         if request.command.isRetrieval {
-            var keys = LineTokens(range: request.keys)
-            while let key = keys.next(in: line) { readsInFlight.add(key: line[key], slot: slot) }
+            readsInFlight.add(keys: line[request.keys], slot: slot)
         } else if (request.command == .metaGet || request.command == .metaDebug) && request.key.count > 0 {
             readsInFlight.add(key: line[request.key], slot: slot)
         }
@@ -492,7 +491,14 @@ final class ClientConnection {
     /// `slot` left: a write that waited for its reads may go on.
     @inline(__always)
     private func readsLeft(_ slot: SlotHandle) {
-        if !readsInFlight.isEmpty && readsInFlight.slotLeft(slot) && waitingForOrder { orderMayResume() }
+        guard !readsInFlight.isEmpty else { return }
+        var left = readsInFlight.slotLeft(slot)
+        // Nothing owed any more: no read can be in flight (whatever the order of the slots).
+        if replies.isEmpty && !readsInFlight.isEmpty {
+            readsInFlight.removeAll()
+            left = true
+        }
+        if left && waitingForOrder { orderMayResume() }
     }
 
     func slotCompleted(_ handle: SlotHandle) {
