@@ -118,6 +118,8 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd magent) || die "postins
 [ "$(getent group magent | cut -d: -f3)" = "$gid" ] || fail "magent's primary group is not the magent group"
 [ "$home" = /nonexistent ] || fail "magent's home is $home"
 [ "$shell" = /usr/sbin/nologin ] || fail "magent's shell is $shell"
+[ "$(stat -c %U:%G:%a /var/lib/magent 2>/dev/null)" = magent:magent:750 ] \
+    || fail "postinst made no /var/lib/magent owned by magent, mode 0750: $(stat -c %U:%G:%a /var/lib/magent 2>&1)"
 [ -L "$wants" ] && [ "$(readlink "$wants")" = "$unit" ] || fail "postinst did not enable magent.service ($wants)"
 grep -q -- "--system daemon-reload" "$systemctl_log" || fail "postinst did not reload systemd"
 grep -q "start magent.service" "$systemctl_log" || fail "postinst did not start magent.service: $(cat "$systemctl_log")"
@@ -185,6 +187,7 @@ forget "$magent_pid"
 check_status=0
 /usr/bin/magent-check -q -t 1 127.0.0.1 "$port" || check_status=$?
 [ "$check_status" = 2 ] || fail "magent-check against a stopped proxy exited $check_status, not 2"
+[ -f /var/lib/magent/kept-keys.journal ] || fail "the installed magent kept no journal in /var/lib/magent (--state-dir)"
 echo "check-deb: the installed magent (as user magent) served set and get from memcached on 127.0.0.1:$memcached_port; magent-check passed"
 
 # --- upgrade (the same package again): the operator's settings stay --------
@@ -210,6 +213,7 @@ getent passwd magent >/dev/null || fail "dpkg -r removed the magent user (purge 
 dpkg_run --purge magent
 case $(status_of) in "not known" | "unknown ok not-installed") ;; *) fail "after purge: $(status_of)" ;; esac
 [ ! -e /etc/default/magent ] || fail "purge left /etc/default/magent"
+[ ! -e /var/lib/magent ] || fail "purge left /var/lib/magent"
 getent passwd magent >/dev/null && fail "purge left the magent user"
 getent group magent >/dev/null && fail "purge left the magent group"
 [ ! -e "$wants" ] && [ ! -L "$wants" ] || fail "purge left $wants"
