@@ -9,6 +9,7 @@
 // MAGENT_CHAOS_FAULTS: the kinds of fault, comma-separated (kill+restart, freeze,
 // flap, slow, proxy-restart; all by default; without proxy-restart the proxy runs
 // without --state-dir, so an older binary can be tried).
+// MAGENT_CHAOS_LOG: where to write every proxy's whole log when something was found.
 // MAGENT_CHAOS_SECONDS: the length (0, the default, skips the test; `make chaos`
 // runs 60 s). MAGENT_CHAOS_SEED: the random choices; MAGENT_CHAOS_EXAMPLES: examples
 // reported per kind of violation (4). MAGENT_CHAOS_DIRECT=1: the
@@ -176,8 +177,10 @@ import MagentCore
         report += finalNotes.map { "  " + $0 }
         if let cluster, tally.total > 0 {
             // The proxy's server state changes (notice level), to line the examples up with.
-            let log = (cluster.earlierProxyLogs + [cluster.magent.process.standardError]).joined(separator: "\n")
-                .split(separator: "\n").suffix(200)
+            let whole = (cluster.earlierProxyLogs + [cluster.magent.process.standardError]).joined(separator: "\n")
+            // MAGENT_CHAOS_LOG: a file for every proxy's whole log (the report has the last 200 lines).
+            if let path = Self.environment["MAGENT_CHAOS_LOG"] { try? whole.write(toFile: path, atomically: true, encoding: .utf8) }
+            let log = whole.split(separator: "\n").suffix(200)
             report.append("magent log (last \(log.count) lines):")
             report += log.map { "  \($0)" }
         }
