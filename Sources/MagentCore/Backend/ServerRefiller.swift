@@ -40,9 +40,15 @@ final class ServerRefiller: @unchecked Sendable {
             let now = MonotonicClock.milliseconds()
             let settle = generation.configuration.settleMilliseconds
             let settled = topology.members.filter { $0.health.hasSettled(now: now, settleMilliseconds: settle) }
+            // Asked again before each step: a step on one server can take
+            // seconds (one that froze meanwhile times out), and a server that
+            // failed since the pass began is not settled any more.
+            func stillSettled(_ server: BackendServer) -> Bool {
+                server.health.hasSettled(now: MonotonicClock.milliseconds(), settleMilliseconds: settle)
+            }
             // It missed more keys than its list holds: which of its copies
             // are old is not known, so it is emptied and refilled in full.
-            for server in settled where server.health.keptKeysOverflowed {
+            for server in settled where server.health.keptKeysOverflowed && stillSettled(server) {
                 do {
                     try flushAll(server)
                     context.pendingDeletes.clear(server: server.id)
@@ -54,7 +60,7 @@ final class ServerRefiller: @unchecked Sendable {
                     log.info("\(topology.describe(server)): not flushed yet (\(error))")
                 }
             }
-            for server in settled where server.health.isResyncing && !server.health.keptKeysOverflowed {
+            for server in settled where server.health.isResyncing && !server.health.keptKeysOverflowed && stillSettled(server) {
                 do {
                     let missed = context.pendingDeletes.count(server: server.id)
                     try applyPendingDeletes(on: server, over: connect(server))
@@ -66,14 +72,19 @@ final class ServerRefiller: @unchecked Sendable {
             }
             // Keys a server in use missed (a request to it failed, it was not marked down).
             for server in settled where !server.health.isRecovering && !server.health.keptKeysOverflowed
-                && context.pendingDeletes.count(server: server.id) > 0 {
+                && context.pendingDeletes.count(server: server.id) > 0 && stillSettled(server) {
                 do {
                     try applyKeptKeys(on: server, in: topology)
                 } catch {
                     log.info("\(topology.describe(server)): kept keys not applied yet (\(error))")
                 }
             }
-            for server in settled where server.health.isRecovering && !server.health.keptKeysOverflowed {
+            // Not while the keys it missed are still to be dropped (a resync
+            // that failed this pass): a refill done first would be undone by
+            // those deletes, and the server, no longer recovering, would
+            // answer misses for keys the other copy holds.
+            for server in settled where server.health.isRecovering && !server.health.isResyncing
+                && !server.health.keptKeysOverflowed && stillSettled(server) {
                 do {
                     let addressGeneration = server.resolved.generation
                     try refill(server, in: generation, addressGeneration: addressGeneration)
