@@ -75,16 +75,16 @@ public final class PendingDeletes: Sendable {
     /// Keys kept per server, readable without the lock (the request path
     /// looks here first, so a server with nothing kept costs one load), and
     /// how many of them are missed writes.
-    private let counts: AtomicCounterRow
-    private let writeCounts: AtomicCounterRow
+    private let counts: CounterBlock
+    private let writeCounts: CounterBlock
     /// Entries dropped because a server's list was full.
     public let overflows = Counter()
 
     init(servers: Int, limitPerServer: Int = 100_000) {
         self.limitPerServer = limitPerServer
         keys = ThreadLock(Lists(entries: Array(repeating: [:], count: servers), names: Array(repeating: nil, count: servers)))
-        counts = AtomicCounterRow(count: servers)
-        writeCounts = AtomicCounterRow(count: servers)
+        counts = CounterBlock(count: servers)
+        writeCounts = CounterBlock(count: servers)
     }
 
     /// `server` missed a delete (`missedWrite` false) or a write of `key`; the
@@ -93,31 +93,35 @@ public final class PendingDeletes: Sendable {
     /// flushed and refilled before it is used again (ServerHealth.keptKeysOverflowed).
     @discardableResult
     func add(server: Int, key: UnsafeRawBufferPointer, missedWrite: Bool = false) -> Bool {
-        let stored = keys.withLock { lists -> Bool in
-            let owned = Array(key)
-            if var entry = lists.entries[server][owned] {
-                // The latest request it missed decides what it must be given.
-                let changed = entry.missedWrite != missedWrite
-                if changed { writeCounts.add(server, missedWrite ? 1 : -1) }
-                entry.missedWrite = missedWrite
-                entry.version &+= 1
-                lists.entries[server][owned] = entry
-                if changed { lists.journal({ .kept(server: $0, key: owned, missedWrite: missedWrite) }, server: server) }
-                return true
-            }
-            guard lists.entries[server].count < limitPerServer else {
-                if lists.overflowed.insert(server).inserted { lists.journal({ .overflowed(server: $0) }, server: server) }
-                return false
-            }
-            lists.entries[server][owned] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
-            lists.total += 1
-            counts.add(server, 1)
-            if missedWrite { writeCounts.add(server, 1) }
-            lists.journal({ .kept(server: $0, key: owned, missedWrite: missedWrite) }, server: server)
-            return true
-        }
+        let stored = keys.withLock { keep(Array(key), server: server, missedWrite: missedWrite, in: &$0) }
         if !stored { overflows.add(1) }
         return stored
+    }
+
+    /// Keeps `key` for `server` in `lists` (and journals the change, once a
+    /// journal is attached). False when the server's list is full: it has
+    /// overflowed.
+    private func keep(_ key: [UInt8], server: Int, missedWrite: Bool, in lists: inout Lists) -> Bool {
+        if var entry = lists.entries[server][key] {
+            // The latest request it missed decides what it must be given.
+            let changed = entry.missedWrite != missedWrite
+            if changed { writeCounts.addFromAnyThread(server, missedWrite ? 1 : -1) }
+            entry.missedWrite = missedWrite
+            entry.version &+= 1
+            lists.entries[server][key] = entry
+            if changed { lists.journal({ .kept(server: $0, key: key, missedWrite: missedWrite) }, server: server) }
+            return true
+        }
+        guard lists.entries[server].count < limitPerServer else {
+            if lists.overflowed.insert(server).inserted { lists.journal({ .overflowed(server: $0) }, server: server) }
+            return false
+        }
+        lists.entries[server][key] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
+        lists.total += 1
+        counts.addFromAnyThread(server, 1)
+        if missedWrite { writeCounts.addFromAnyThread(server, 1) }
+        lists.journal({ .kept(server: $0, key: key, missedWrite: missedWrite) }, server: server)
+        return true
     }
 
     /// `server` was flushed: everything kept for it is forgotten, and it is
@@ -127,8 +131,8 @@ public final class PendingDeletes: Sendable {
             let list = lists.entries[server]
             lists.entries[server] = [:]
             lists.total -= list.count
-            counts.add(server, -list.count)
-            writeCounts.add(server, -writeCounts.value(server))
+            counts.addFromAnyThread(server, -list.count)
+            writeCounts.addFromAnyThread(server, -writeCounts.value(server))
             lists.overflowed.remove(server)
             if !lists.truncateIfEmpty() { lists.journal({ .cleared(server: $0) }, server: server) }
         }
@@ -176,7 +180,7 @@ public final class PendingDeletes: Sendable {
             let owned = Array(key)
             guard var entry = lists.entries[server][owned] else { return }
             let changed = !entry.missedWrite
-            if changed { writeCounts.add(server, 1) }
+            if changed { writeCounts.addFromAnyThread(server, 1) }
             entry.missedWrite = true
             entry.version &+= 1
             lists.entries[server][owned] = entry
@@ -219,8 +223,8 @@ public final class PendingDeletes: Sendable {
         keys.withLock { lists in
             guard let entry = lists.entries[server][key], entry.version == applied.version, entry.writesInFlight == 0 else { return false }
             lists.entries[server].removeValue(forKey: key)
-            counts.add(server, -1)
-            if entry.missedWrite { writeCounts.add(server, -1) }
+            counts.addFromAnyThread(server, -1)
+            if entry.missedWrite { writeCounts.addFromAnyThread(server, -1) }
             lists.forgotten(server: server, key: key)
             return true
         }
@@ -241,7 +245,8 @@ public final class PendingDeletes: Sendable {
     /// those dropped: of servers no longer configured, or past the limit.
     func attach(_ journal: KeptKeysJournal, replay: KeptKeysReplay, logger: Logger) -> (restored: Int, dropped: Int, overflowed: [Int]) {
         keys.withLock { lists in
-            var restored = 0
+            // No journal yet: what `keep` would write to it, the rewrite below holds.
+            let before = lists.total
             var dropped = 0
             var ids: [String: Int] = [:]
             for (id, name) in lists.names.enumerated() { if let name { ids[name] = id } }
@@ -250,24 +255,11 @@ public final class PendingDeletes: Sendable {
                     dropped += kept.count
                     continue
                 }
-                for (key, missedWrite) in kept {
-                    if let old = lists.entries[server][key] {
-                        if old.missedWrite != missedWrite { writeCounts.add(server, missedWrite ? 1 : -1) }
-                        lists.entries[server][key]?.missedWrite = missedWrite
-                        continue
-                    }
-                    guard lists.entries[server].count < limitPerServer else {
-                        dropped += 1
-                        lists.overflowed.insert(server)
-                        continue
-                    }
-                    lists.entries[server][key] = Entry(missedWrite: missedWrite, version: 0, writesInFlight: 0)
-                    lists.total += 1
-                    counts.add(server, 1)
-                    if missedWrite { writeCounts.add(server, 1) }
-                    restored += 1
+                for (key, missedWrite) in kept where !keep(key, server: server, missedWrite: missedWrite, in: &lists) {
+                    dropped += 1
                 }
             }
+            let restored = lists.total - before
             for name in replay.overflowed { if let server = ids[name] { lists.overflowed.insert(server) } }
             lists.journal = journal
             lists.logger = logger

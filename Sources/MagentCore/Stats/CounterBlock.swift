@@ -1,9 +1,11 @@
-// A fixed row of event counters written by one thread and read by any: each
-// increment is a relaxed load and store (no locked instruction, no lock).
+// A fixed row of counters in one allocation, read by any thread. Counters
+// with one writer thread increment with a relaxed load and store (no locked
+// instruction, no lock); counters any thread changes (kept keys per server)
+// use `addFromAnyThread`, an atomic add.
 import Synchronization
 
-/// One writer thread per block: `add` is not safe from two threads at once
-/// (an increment could be lost), `value` is safe from any thread.
+/// `add` is for a block's one writer thread (from two at once an increment
+/// could be lost); `addFromAnyThread` and `value` are safe from any thread.
 public final class CounterBlock: @unchecked Sendable {
     private let slots: UnsafeMutablePointer<Atomic<Int>>
     public let count: Int
@@ -26,6 +28,16 @@ public final class CounterBlock: @unchecked Sendable {
         slot.pointee.store(slot.pointee.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
     }
 
+    /// Safe from any thread (an atomic add).
     @inline(__always)
-    public func value(_ index: Int) -> Int { slots[index].load(ordering: .relaxed) }
+    public func addFromAnyThread(_ index: Int, _ delta: Int) {
+        precondition(index >= 0 && index < count)
+        slots[index].wrappingAdd(delta, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    public func value(_ index: Int) -> Int {
+        precondition(index >= 0 && index < count)
+        return slots[index].load(ordering: .relaxed)
+    }
 }
