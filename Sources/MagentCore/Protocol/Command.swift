@@ -20,6 +20,10 @@ public enum Command: UInt8, Sendable, CaseIterable {
         }
     }
 
+    /// Reads a key's value without changing it: get, gets, gat and gats (gat
+    /// touches only the TTL), mg and me.
+    public var readsValue: Bool { isRetrieval || self == .metaGet || self == .metaDebug }
+
     /// Commands followed by a data block of a declared length.
     public var hasDataBlock: Bool {
         switch self {

@@ -138,15 +138,12 @@ final class ClientConnection {
                 requestsSeen &+= 1
                 offset += request.lineLength
                 if parsedAt == 0 { parsedAt = MonotonicClock.nanoseconds() }
-                if (orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(request, line: rest) {
+                if mayWaitForOrder && mustWaitForOrder(request, line: rest) {
                     holdRequest(UnsafeRawBufferPointer(rebasing: rest[0..<request.lineLength]), text: request, binary: nil,
                                 parsedAt: parsedAt)
                     return offset
                 }
-                let lastSlot = forwardTimed(RequestFamily(request.command), parsedAt: parsedAt) {
-                    worker.forwarder.forward(request, line: rest, client: self)
-                }
-                noteRead(request, line: rest, slot: lastSlot)
+                forward(request, line: rest, parsedAt: parsedAt)
             case .data(let count, let isLast):
                 streamData(UnsafeRawBufferPointer(rebasing: rest[0..<count]), isLast: isLast)
                 offset += count
@@ -181,14 +178,11 @@ final class ClientConnection {
                 let packet = UnsafeRawBufferPointer(rebasing: rest[0..<length])
                 offset += length
                 if parsedAt == 0 { parsedAt = MonotonicClock.nanoseconds() }
-                if (orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(header, packet: packet) {
+                if mayWaitForOrder && mustWaitForOrder(header, packet: packet) {
                     holdRequest(packet, text: nil, binary: header, parsedAt: parsedAt)
                     return offset
                 }
-                let lastSlot = forwardTimed(.other, parsedAt: parsedAt) {
-                    worker.forwarder.forwardBinary(header, packet: packet, client: self)
-                }
-                noteRead(header, packet: packet, slot: lastSlot)
+                forward(header, packet: packet, parsedAt: parsedAt)
             case .tooLarge(let header):
                 worker.counters.add(.valueTooLarge)
                 worker.forwarder.replyBinary(.valueTooLarge, opcode: header.opcode, opaque: header.opaque, client: self)
@@ -276,8 +270,7 @@ final class ClientConnection {
 
     /// Whether a request touches a key an earlier request of this client still holds.
     private func mustWaitForOrder(_ request: ParsedRequest, line: UnsafeRawBufferPointer) -> Bool {
-        let isRead = request.command.isRetrieval || request.command == .metaGet || request.command == .metaDebug
-        if !isRead && !readsInFlight.isEmpty && request.key.count > 0 {
+        if !request.command.readsValue && !readsInFlight.isEmpty && request.key.count > 0 {
             // A base64 key is matched by its decoded bytes: wait rather than decode here.
             if request.command.isMeta && request.meta.base64 { return true }
             if readsInFlight.contains(key: line[request.key]) { return true }
@@ -333,19 +326,13 @@ final class ClientConnection {
         guard waitingForOrder, !isClosed, !isClosing, let held else { return }
         let bytes = held.bytes.readableBytes
         if let request = held.text {
-            guard !((orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(request, line: bytes)) else { return }
+            guard !(mayWaitForOrder && mustWaitForOrder(request, line: bytes)) else { return }
             waitingForOrder = false
-            let lastSlot = forwardTimed(RequestFamily(request.command), parsedAt: held.parsedAt) {
-                worker.forwarder.forward(request, line: bytes, client: self)
-            }
-            noteRead(request, line: bytes, slot: lastSlot)
+            forward(request, line: bytes, parsedAt: held.parsedAt)
         } else if let header = held.binary {
-            guard !((orderingHolds > 0 || !readsInFlight.isEmpty) && mustWaitForOrder(header, packet: bytes)) else { return }
+            guard !(mayWaitForOrder && mustWaitForOrder(header, packet: bytes)) else { return }
             waitingForOrder = false
-            let lastSlot = forwardTimed(.other, parsedAt: held.parsedAt) {
-                worker.forwarder.forwardBinary(header, packet: bytes, client: self)
-            }
-            noteRead(header, packet: bytes, slot: lastSlot)
+            forward(header, packet: bytes, parsedAt: held.parsedAt)
         }
         held.text = nil
         held.binary = nil
@@ -456,8 +443,27 @@ final class ClientConnection {
     /// before its forwarding returned, or not at all (noreply), is recorded
     /// here. Nested forwarding (a held request let go meanwhile) keeps the
     /// outer request's timing aside.
+    /// Whether a request may have to wait for an earlier one (see mustWaitForOrder).
+    private var mayWaitForOrder: Bool { orderingHolds > 0 || !readsInFlight.isEmpty }
+
+    /// Forwards a text request, timed, and notes it if it is a read still owed.
+    private func forward(_ request: ParsedRequest, line: UnsafeRawBufferPointer, parsedAt: UInt64) {
+        let lastSlot = forwardTimed(RequestFamily(request.command), parsedAt: parsedAt) {
+            worker.forwarder.forward(request, line: line, client: self)
+        }
+        noteRead(request, line: line, slot: lastSlot)
+    }
+
+    /// Forwards a binary request, timed, and notes it if it is a read still owed.
+    private func forward(_ header: BinaryHeader, packet: UnsafeRawBufferPointer, parsedAt: UInt64) {
+        let lastSlot = forwardTimed(.other, parsedAt: parsedAt) {
+            worker.forwarder.forwardBinary(header, packet: packet, client: self)
+        }
+        noteRead(header, packet: packet, slot: lastSlot)
+    }
+
     /// Returns the request's newest slot still owed (`.none`: answered already).
-    @inline(__always) @discardableResult
+    @inline(__always)
     private func forwardTimed(_ family: RequestFamily, parsedAt: UInt64, _ forward: () -> Void) -> SlotHandle {
         let outer = timing
         timing = RequestTiming(parsedAt: parsedAt, family: family)
@@ -477,7 +483,7 @@ final class ClientConnection {
         guard !slot.isNone, worker.topology.backupCount > 0 else { return }
         if request.command.isRetrieval {
             readsInFlight.add(keys: line[request.keys], slot: slot)
-        } else if (request.command == .metaGet || request.command == .metaDebug) && request.key.count > 0 {
+        } else if request.command.readsValue && request.key.count > 0 {
             readsInFlight.add(key: line[request.key], slot: slot)
         }
     }
