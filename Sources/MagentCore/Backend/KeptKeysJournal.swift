@@ -180,16 +180,10 @@ final class KeptKeysJournal: @unchecked Sendable {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(SystemError(errno)) }
         defer { close(fd) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(SystemError(errno))
-            }
-            if count == 0 { return .success(contents) }
-            contents += chunk[0..<count]
+        switch FileContents.read(fd) {
+        case .success(let contents): return .success(contents)
+        case .failure(.system(let code)): return .failure(SystemError(code))
+        case .failure(.tooLarge): return .failure(SystemError(EFBIG))  // no limit asked: not reached
         }
     }
 }

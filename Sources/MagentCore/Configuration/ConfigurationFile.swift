@@ -38,21 +38,14 @@ public struct ConfigurationFile: Sendable, Equatable {
         if fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
             return .failure(ConfigurationFileError(path: path, line: 0, message: "is a directory"))
         }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(ConfigurationFileError(path: path, line: 0, message: "cannot read: \(errorText(errno))"))
-            }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
-            if bytes.count > maximumSize {
-                return .failure(ConfigurationFileError(path: path, line: 0, message: "larger than \(maximumSize) bytes"))
-            }
+        switch FileContents.read(fd, limit: maximumSize) {
+        case .failure(.system(let code)):
+            return .failure(ConfigurationFileError(path: path, line: 0, message: "cannot read: \(errorText(code))"))
+        case .failure(.tooLarge):
+            return .failure(ConfigurationFileError(path: path, line: 0, message: "larger than \(maximumSize) bytes"))
+        case .success(let bytes):
+            return parse(String(decoding: bytes, as: UTF8.self), path: path)
         }
-        return parse(String(decoding: bytes, as: UTF8.self), path: path)
     }
 
     /// Checks every line: known names, valid values, a setting other than
