@@ -102,16 +102,22 @@ import Testing
         try KeptKeysJournal.open(directory: directory).get()
     }
 
+    /// The kept keys of a proxy starting: `named` servers (both by default),
+    /// the journal in `directory` read back and attached, as ProxyServer does.
+    private func start(in directory: String, named: [BackendServer]? = nil, limit: Int = 100_000) throws
+        -> (kept: PendingDeletes, replay: KeptKeysReplay, restore: (restored: Int, dropped: Int, overflowed: [Int])) {
+        let kept = PendingDeletes(servers: 4, limitPerServer: limit)
+        kept.nameServers(try named ?? servers())
+        let (journal, replay) = try reopen(directory)
+        return (kept, replay, kept.attach(journal, replay: replay, logger: Logger(level: .error)))
+    }
+
     @Test("every change PendingDeletes makes reaches the journal, and a new proxy reads back the same state")
     func changesSurviveARestart() throws {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let logger = Logger(level: .error)
-        let first = PendingDeletes(servers: 4)
-        first.nameServers(try servers())
-        let (journal, replay) = try reopen(directory)
+        let (first, replay, _) = try start(in: directory)
         #expect(replay == KeptKeysReplay())
-        _ = first.attach(journal, replay: replay, logger: logger)
 
         for key in Self.oddKeys { _ = keep(first, 0, key) }
         _ = keep(first, 1, Array("written".utf8), missedWrite: true)
@@ -119,11 +125,8 @@ import Testing
         let forgotten = Self.oddKeys[1]
         #expect(first.remove(server: 0, key: forgotten, applied: first.entry(server: 0, key: forgotten)!))
 
-        let (journal2, read) = try reopen(directory)
+        let (second, read, (restored, dropped, overflowed)) = try start(in: directory)
         #expect(!read.foreign && read.damagedLines == 0 && !read.tornLastLine)
-        let second = PendingDeletes(servers: 4)
-        second.nameServers(try servers())
-        let (restored, dropped, overflowed) = second.attach(journal2, replay: read, logger: logger)
         #expect(overflowed.isEmpty)
         #expect(restored == Self.oddKeys.count && dropped == 0)
         for key in Self.oddKeys {
@@ -139,11 +142,7 @@ import Testing
     func emptiedAndDropped() throws {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let logger = Logger(level: .error)
-        let kept = PendingDeletes(servers: 4)
-        kept.nameServers(try servers())
-        let (journal, replay) = try reopen(directory)
-        _ = kept.attach(journal, replay: replay, logger: logger)
+        let (kept, _, _) = try start(in: directory)
         _ = keep(kept, 0, Array("gone".utf8))
         _ = keep(kept, 1, Array("other".utf8))
         let path = directory + "/" + KeptKeysJournal.fileName
@@ -154,10 +153,7 @@ import Testing
 
         // Kept for a server that the next configuration no longer has.
         _ = keep(kept, 1, Array("orphan".utf8))
-        let (journal2, read) = try reopen(directory)
-        let next = PendingDeletes(servers: 4)
-        next.nameServers([try servers()[0]])
-        let (restored, dropped, _) = next.attach(journal2, replay: read, logger: logger)
+        let (_, _, (restored, dropped, _)) = try start(in: directory, named: [try servers()[0]])
         #expect(restored == 0 && dropped == 1)
     }
 
@@ -181,11 +177,7 @@ import Testing
     func overflow() throws {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let logger = Logger(level: .error)
-        let kept = PendingDeletes(servers: 4, limitPerServer: 2)
-        kept.nameServers(try servers())
-        let (journal, replay) = try reopen(directory)
-        _ = kept.attach(journal, replay: replay, logger: logger)
+        let (kept, _, _) = try start(in: directory, limit: 2)
         #expect(keep(kept, 0, Array("a".utf8)) && keep(kept, 0, Array("b".utf8)))
         #expect(keep(kept, 0, Array("a".utf8), missedWrite: true))    // already kept: no room needed
         #expect(!keep(kept, 0, Array("c".utf8)))
@@ -193,23 +185,17 @@ import Testing
         #expect(kept.overflows.current == 2 && kept.count(server: 0) == 2)
         #expect(keep(kept, 1, Array("x".utf8)))
 
-        let (journal2, read) = try reopen(directory)
+        let (restarted, read, (restored, _, overflowed)) = try start(in: directory, limit: 2)
         #expect(read.overflowed == ["primary/127.0.0.1:21201"] && read.keptCount == 3)
-        let restarted = PendingDeletes(servers: 4, limitPerServer: 2)
-        restarted.nameServers(try servers())
-        let (restored, _, overflowed) = restarted.attach(journal2, replay: read, logger: logger)
         #expect(restored == 3 && overflowed == [0])
 
         restarted.clear(server: 0)
         #expect(restarted.count(server: 0) == 0 && restarted.missedWriteCount(server: 0) == 0 && restarted.count(server: 1) == 1)
-        let (journal3, afterClear) = try reopen(directory)
+        let (_, afterClear) = try reopen(directory)
         #expect(afterClear.overflowed.isEmpty && afterClear.kept == ["backup/127.0.0.1:21202": [Array("x".utf8): false]])
         // A smaller limit on restart: what does not fit overflows.
-        let smaller = PendingDeletes(servers: 4, limitPerServer: 1)
-        smaller.nameServers(try servers())
         _ = keep(restarted, 1, Array("y".utf8))
-        let (_, withTwo) = try reopen(directory)
-        let (_, dropped, overflowedAgain) = smaller.attach(journal3, replay: withTwo, logger: logger)
-        #expect(dropped == 1 && overflowedAgain == [1])
+        let (_, withTwo, (_, dropped, overflowedAgain)) = try start(in: directory, limit: 1)
+        #expect(withTwo.keptCount == 2 && dropped == 1 && overflowedAgain == [1])
     }
 }

@@ -8,17 +8,9 @@ import MagentTestKit
 @Suite(.serialized) struct FrozenServerTests {
     /// Freezes `server` until the proxy has marked it down (requests to it time out).
     private func freezeUntilDown(_ cluster: Cluster, _ server: Memcached, name: String, probeKey: String) throws {
-        server.pause()
         let client = try cluster.client(timeout: 3)
         defer { client.close() }
-        var seen: [String: String] = [:]
-        try waitFor("\(name) marked down", timeout: 15, interval: 0.05, detail: { ServerStates.describe(seen) }) {
-            // Requests to the frozen server time out; each failure counts toward marking it down.
-            try client.send("get \(probeKey)\r\n")
-            _ = try client.read(until: "END\r\n")
-            seen = try ServerStates.read(cluster)
-            return seen["\(name):state"] == "down"
-        }
+        try ServerStates.freezeUntilDown(server, name: name, probeKey: probeKey, through: client, magent: cluster.magent)
     }
 
     private func waitUntilInUse(_ cluster: Cluster, name: String) throws {

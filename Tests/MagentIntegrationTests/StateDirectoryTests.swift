@@ -17,12 +17,6 @@ import MagentTestKit
         return try Magent(arguments)
     }
 
-    private func states(_ magent: Magent) throws -> [String: String] {
-        let client = try magent.client(timeout: 3)
-        defer { client.close() }
-        return try client.stats("stats servers")
-    }
-
     @Test func aProxyRestartedDuringAnOutageStillRepairsTheServerWhenItComesBack() throws {
         let primary = try Memcached()
         let backup = try Memcached()
@@ -45,14 +39,7 @@ import MagentTestKit
         try waitFor("the backup holding every key", timeout: 5) { try backup.getMany(keys).count == keys.count }
 
         // Frozen until the proxy marks it down, then written and deleted around it.
-        primary.pause()
-        var seen: [String: String] = [:]
-        try waitFor("primary:1 marked down", timeout: 15, interval: 0.05, detail: { ServerStates.describe(seen) }) {
-            try client.send("get \(keys[0])\r\n")
-            _ = try client.read(until: "END\r\n")
-            seen = try states(first)
-            return seen["primary:1:state"] == "down"
-        }
+        try ServerStates.freezeUntilDown(primary, name: "primary:1", probeKey: keys[0], through: client, magent: first)
         for (index, key) in keys.enumerated() {
             if index % 2 == 0 {
                 client.expect("set \(key) 0 0 3\r\nnew\r\n", "STORED\r\n")
@@ -60,7 +47,7 @@ import MagentTestKit
                 client.expect("delete \(key)\r\n", "DELETED\r\n")
             }
         }
-        seen = try states(first)
+        let seen = try ServerStates.read(first)
         #expect(ServerStates.number(seen, "primary:1:pending_deletes") + ServerStates.number(seen, "primary:1:missed_writes") >= keys.count,
                 "\(ServerStates.describe(seen))")
         client.close()

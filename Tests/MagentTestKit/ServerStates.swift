@@ -6,10 +6,27 @@ import Testing
 public enum ServerStates {
     /// `stats servers` through the proxy on a fresh connection, as name → value
     /// ("primary:1:state" → "up").
-    public static func read(_ cluster: Cluster) throws -> [String: String] {
-        let client = try cluster.client(timeout: 3)
+    public static func read(_ cluster: Cluster) throws -> [String: String] { try read(cluster.magent) }
+
+    public static func read(_ magent: Magent) throws -> [String: String] {
+        let client = try magent.client(timeout: 3)
         defer { client.close() }
         return try client.stats("stats servers")
+    }
+
+    /// Freezes `server` (SIGSTOP) and reads `probeKey` through `client` until
+    /// `magent` has marked it down as `name` ("primary:1"), bounded (15 s):
+    /// each request to the frozen server times out, a failure toward the limit.
+    public static func freezeUntilDown(_ server: Memcached, name: String, probeKey: String,
+                                       through client: TextClient, magent: Magent) throws {
+        server.pause()
+        var seen: [String: String] = [:]
+        try waitFor("\(name) marked down", timeout: 15, interval: 0.05, detail: { describe(seen) }) {
+            try client.send("get \(probeKey)\r\n")
+            _ = try client.read(until: "END\r\n")
+            seen = try read(magent)
+            return seen["\(name):state"] == "down"
+        }
     }
 
     /// "primary:1" for cluster.primaries[0], as `stats servers` names it.
